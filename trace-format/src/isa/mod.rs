@@ -1,0 +1,11 @@
+//! The BPF instruction set: opcode names, decoding, encoding, whole-program
+//! checks and the llvm-objdump-style disassembler.
+
+pub mod check;
+pub mod decode;
+pub mod insn;
+pub mod opcode;
+
+pub use check::{CheckError, CheckedProgram, branch_target, check};
+pub use decode::{DecodeError, decode};
+pub use insn::*;

@@ -1,0 +1,5 @@
+//! One module per subcommand. Each has `Args` (clap) and `run(Args)`.
+
+pub mod disasm;
+pub mod exec;
+pub mod info;

@@ -1,0 +1,38 @@
+//! `bpfrr`: record and replay eBPF programs.
+//!
+//! This file only parses the command line and dispatches; each subcommand
+//! lives in its own module under `cmd/`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "bpfrr", version, about = "Record and replay eBPF programs, instruction by instruction")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Disassemble the programs of a BPF object file (llvm-objdump syntax).
+    Disasm(cmd::disasm::Args),
+    /// Describe a trace file: programs, maps, invocations, lost records.
+    Info(cmd::info::Args),
+    /// Run raw BPF instructions (bpf_conformance plugin protocol, or a packet program).
+    Exec(cmd::exec::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Disasm(a) => cmd::disasm::run(a),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Exec(a) => cmd::exec::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("bpfrr: {e:#}");
+        std::process::exit(1);
+    }
+}
