@@ -4,3 +4,4 @@
 //! contract between the recorder and the replayer.
 
 pub mod isa;
+pub mod object;
