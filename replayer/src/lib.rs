@@ -1,1 +1,2 @@
 //! See Cargo.toml description.
+pub mod maps;
