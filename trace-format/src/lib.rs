@@ -5,3 +5,4 @@
 
 pub mod isa;
 pub mod object;
+pub mod trace;

@@ -1,0 +1,2 @@
+//! Benchmark: opening a large trace and reading its first invocation (being written).
+fn main() {}
