@@ -9,7 +9,9 @@ use super::opcode::*;
 pub enum DecodeError {
     #[error("instruction {pc}: unknown opcode {code:#04x}")]
     UnknownOpcode { pc: usize, code: u8 },
-    #[error("instruction {pc}: reserved field {field} is {value:#x} but must be zero (opcode {code:#04x})")]
+    #[error(
+        "instruction {pc}: reserved field {field} is {value:#x} but must be zero (opcode {code:#04x})"
+    )]
     ReservedField {
         pc: usize,
         code: u8,
@@ -20,7 +22,9 @@ pub enum DecodeError {
     BadRegister { pc: usize, reg: u8 },
     #[error("instruction {pc}: ld_imm64 needs a second slot but the program ends")]
     IncompleteLdImm64 { pc: usize },
-    #[error("instruction {pc}: the second slot of ld_imm64 must have opcode 0 and zero registers and offset")]
+    #[error(
+        "instruction {pc}: the second slot of ld_imm64 must have opcode 0 and zero registers and offset"
+    )]
     BadLdImm64Tail { pc: usize },
     #[error("instruction {pc}: opcode {code:#04x} has invalid {field} {value}")]
     BadField {
@@ -141,6 +145,11 @@ fn decode_alu(r: RawInsn, pc: usize) -> Result<Insn, DecodeError> {
     };
     let dst = reg(pc, r.dst)?;
     let is_x = code & SRC_X != 0;
+    // For byte swaps the source bit picks le/be and imm is the width, so the
+    // operand rules below do not apply (`be16` is 0xdc with imm 16).
+    if code & OP_MASK == ALU_END {
+        return decode_endian(r, pc, width, is_x, dst);
+    }
     let src = if is_x {
         reserved(pc, code, "imm", r.imm as i64)?;
         Operand::Reg(reg(pc, r.src)?)
@@ -208,29 +217,6 @@ fn decode_alu(r: RawInsn, pc: usize) -> Result<Insn, DecodeError> {
             reserved(pc, code, "off", r.off as i64)?;
             return Ok(Insn::Neg { width, dst });
         }
-        ALU_END => {
-            reserved(pc, code, "src_reg", r.src as i64)?;
-            reserved(pc, code, "off", r.off as i64)?;
-            let op = match (width, is_x) {
-                (Width::W32, false) => EndianOp::ToLe,
-                (Width::W32, true) => EndianOp::ToBe,
-                (Width::W64, false) => EndianOp::Swap,
-                (Width::W64, true) => return Err(DecodeError::UnknownOpcode { pc, code }),
-            };
-            if !matches!(r.imm, 16 | 32 | 64) {
-                return Err(DecodeError::BadField {
-                    pc,
-                    code,
-                    field: "imm (byte-swap width)",
-                    value: r.imm as i64,
-                });
-            }
-            return Ok(Insn::Endian {
-                op,
-                dst,
-                bits: r.imm as u8,
-            });
-        }
         _ => return Err(DecodeError::UnknownOpcode { pc, code }),
     };
     reserved(pc, code, "off", r.off as i64)?;
@@ -239,6 +225,37 @@ fn decode_alu(r: RawInsn, pc: usize) -> Result<Insn, DecodeError> {
         op,
         dst,
         src,
+    })
+}
+
+fn decode_endian(
+    r: RawInsn,
+    pc: usize,
+    width: Width,
+    is_x: bool,
+    dst: u8,
+) -> Result<Insn, DecodeError> {
+    let code = r.code;
+    reserved(pc, code, "src_reg", r.src as i64)?;
+    reserved(pc, code, "off", r.off as i64)?;
+    let op = match (width, is_x) {
+        (Width::W32, false) => EndianOp::ToLe,
+        (Width::W32, true) => EndianOp::ToBe,
+        (Width::W64, false) => EndianOp::Swap,
+        (Width::W64, true) => return Err(DecodeError::UnknownOpcode { pc, code }),
+    };
+    if !matches!(r.imm, 16 | 32 | 64) {
+        return Err(DecodeError::BadField {
+            pc,
+            code,
+            field: "imm (byte-swap width)",
+            value: r.imm as i64,
+        });
+    }
+    Ok(Insn::Endian {
+        op,
+        dst,
+        bits: r.imm as u8,
     })
 }
 
@@ -415,6 +432,11 @@ fn decode_ld_imm64(slots: &[RawInsn], pc: usize) -> Result<Insn, DecodeError> {
             });
         }
     };
+    // A map pointer has no offset; the kernel rejects a non-zero high half
+    // ("unrecognized bpf_ld_imm64 insn").
+    if matches!(kind, Imm64Kind::MapFd | Imm64Kind::MapIdx) {
+        reserved(pc, code, "imm of the second ld_imm64 slot", hi.imm as i64)?;
+    }
     Ok(Insn::LoadImm64 {
         kind,
         dst: reg(pc, r.dst)?,

@@ -220,7 +220,10 @@ pub enum Insn {
         src: Operand,
     },
     /// `dst = -dst`.
-    Neg { width: Width, dst: u8 },
+    Neg {
+        width: Width,
+        dst: u8,
+    },
     /// `dst = (sN)src`: sign-extending move of the low `bits` (8, 16, 32) of src.
     MovSx {
         width: Width,
@@ -229,7 +232,11 @@ pub enum Insn {
         bits: u8,
     },
     /// Byte-order conversion of the low `bits` (16, 32, 64) of dst.
-    Endian { op: EndianOp, dst: u8, bits: u8 },
+    Endian {
+        op: EndianOp,
+        dst: u8,
+        bits: u8,
+    },
     /// `dst = *(size *)(src + off)`, sign-extended when `signed` (BPF_MEMSX).
     Load {
         size: Size,
@@ -257,13 +264,24 @@ pub enum Insn {
     },
     /// `ld_imm64`: two slots. `imm` is the full 64-bit value
     /// (low 32 bits from the first slot, high 32 from the second).
-    LoadImm64 { kind: Imm64Kind, dst: u8, imm: u64 },
+    LoadImm64 {
+        kind: Imm64Kind,
+        dst: u8,
+        imm: u64,
+    },
     /// Legacy packet loads `LD_ABS` (`src` is None) and `LD_IND`:
     /// `r0 = ntoh(*(size *)(skb->data + [src +] imm))`.
-    LoadPacket { size: Size, src: Option<u8>, imm: i32 },
+    LoadPacket {
+        size: Size,
+        src: Option<u8>,
+        imm: i32,
+    },
     /// Unconditional jump: `goto` (16-bit offset, `BPF_JMP`) or `gotol`
     /// (32-bit offset in imm, `BPF_JMP32`).
-    Ja { off: i32, long: bool },
+    Ja {
+        off: i32,
+        long: bool,
+    },
     /// `if dst cond src goto +off`.
     Jump {
         width: Width,
@@ -273,7 +291,9 @@ pub enum Insn {
         off: i16,
     },
     /// `may_goto +off`: falls through while the loop budget lasts, then jumps.
-    MayGoto { off: i16 },
+    MayGoto {
+        off: i16,
+    },
     Call(CallTarget),
     Exit,
 }
