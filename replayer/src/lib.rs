@@ -1,2 +1,3 @@
 //! See Cargo.toml description.
 pub mod maps;
+pub mod vm;

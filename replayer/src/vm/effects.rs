@@ -1,0 +1,117 @@
+//! What one step changed, with the old values, so a session can undo it
+//! exactly. The full-speed mode records none of this.
+
+use super::env::{Callee, HelperOutcome};
+use super::machine::{Frame, Status};
+use super::memory::{Region, RegionId, SmallWrite};
+
+/// One change a step made. Undo applies the old values in reverse order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Register `reg` was written; `old` is its previous value.
+    Reg { reg: u8, old: u64 },
+    /// A store of 1-8 bytes (program store, atomic, context field).
+    Store(SmallWrite),
+    /// Bytes a helper wrote, with the bytes they replaced.
+    Write {
+        region: RegionId,
+        offset: u32,
+        old: Box<[u8]>,
+    },
+    /// A region was created (undo removes it; creation is in id order).
+    RegionCreated { id: RegionId },
+    /// A region was replaced, resized or freed; `old` is what it was.
+    RegionReplaced { id: RegionId, old: Box<Region> },
+    /// The packet pointers moved; the old `data` offset (the region's window is in a `RegionReplaced`).
+    PacketData { old_data: u32 },
+    /// A frame was pushed (call, callback); `old_stack` is what its stack region held before.
+    FramePushed { old_stack: Box<Region> },
+    /// A frame was popped (exit); its stack bytes are kept so undo can restore them.
+    FramePopped {
+        frame: Box<Frame>,
+        stack: Box<Region>,
+    },
+    /// The top frame was replaced (tail call).
+    FrameReplaced {
+        old: Box<Frame>,
+        old_stack: Box<Region>,
+    },
+    /// A helper or kfunc was called (or resumed after a callback) and what it answered.
+    /// Informational: the environment's own state is not the machine's to undo.
+    Called(Box<CallRecord>),
+}
+
+/// A helper, kfunc or resumed helper call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRecord {
+    pub callee: Callee,
+    /// r1-r5 at the call.
+    pub args: [u64; 5],
+    /// Set when this is the resumption after a callback returned this r0.
+    pub callback_r0: Option<u64>,
+    pub outcome: HelperOutcome,
+}
+
+/// Machine-wide counters and position before a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Control {
+    pub pc: usize,
+    pub steps: u64,
+    pub may_goto_left: u64,
+    pub tail_calls: u32,
+    pub status: Status,
+}
+
+/// The effects of one step, in the order they happened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EffectList {
+    // Most instructions change exactly one thing: keep it inline.
+    first: Option<Effect>,
+    rest: Vec<Effect>,
+}
+
+impl EffectList {
+    #[inline(always)]
+    pub(crate) fn push(&mut self, e: Effect) {
+        if self.first.is_none() {
+            self.first = Some(e);
+        } else {
+            self.rest.push(e);
+        }
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Effect> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    pub fn len(&self) -> usize {
+        self.first.is_some() as usize + self.rest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The program continues at the machine's new pc.
+    Running,
+    /// The program returned this r0 (exit of frame 0, or LD_ABS out of bounds).
+    Exited(u64),
+    /// The instruction faulted; effects made before the fault (a helper's
+    /// writes) are listed and undoable; the pc stays on the instruction.
+    Faulted(super::fault::Fault),
+}
+
+/// Everything one `Machine::step` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepEffects {
+    /// Program index and slot of the instruction executed.
+    pub prog: usize,
+    pub pc: usize,
+    pub effects: EffectList,
+    pub outcome: StepOutcome,
+    pub(crate) before: Control,
+}

@@ -1,0 +1,671 @@
+//! The machine's memory: typed regions behind tagged 64-bit addresses.
+//!
+//! An address is `region id << 40 | offset`. Pointer arithmetic therefore
+//! works as in the kernel (`r10 - 8`, `data + 14`, `data_end - data` is the
+//! packet length), and any access is checked against the region it names:
+//! bounds, permission, liveness. Offsets a little below zero (up to 2^39)
+//! are still attributed to their region, so `r10 - 520` faults as "stack
+//! frame 0, offset -8" rather than as a wild pointer.
+//!
+//! Region ids are fixed for the regions every run has (null, 8 stack frames,
+//! context, packet, input memory, code) and allocated upward from
+//! [`ids::FIRST_DYNAMIC`] for the rest (map values, global data, ring-buffer
+//! records, helper buffers). Ids are never reused within a machine, so a
+//! dangling pointer to a freed region faults as "freed" instead of aliasing.
+
+use std::fmt;
+
+use super::context::ContextLayout;
+use super::fault::FaultKind;
+
+/// Index of a region in [`Memory`].
+pub type RegionId = u32;
+
+/// Bits of an address that hold the offset inside its region.
+pub const OFFSET_BITS: u32 = 40;
+const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+const NEGATIVE_OFFSET: u64 = 1 << (OFFSET_BITS - 1);
+
+/// The fixed region ids.
+pub mod ids {
+    use super::RegionId;
+    /// Address 0 and its neighbourhood: never valid.
+    pub const NULL: RegionId = 0;
+    /// Stack frame `f` (0..8) is region `STACK0 + f`.
+    pub const STACK0: RegionId = 1;
+    pub const CONTEXT: RegionId = 9;
+    pub const PACKET: RegionId = 10;
+    /// The conformance suites' input memory (`Context::memory`).
+    pub const INPUT: RegionId = 11;
+    /// Code addresses (`ld_imm64` of a function, `callx` targets). Not readable.
+    pub const CODE: RegionId = 12;
+    /// First id handed out by [`super::Memory::alloc`].
+    pub const FIRST_DYNAMIC: RegionId = 16;
+}
+
+/// Builds a tagged address.
+pub fn address(region: RegionId, offset: u64) -> u64 {
+    ((region as u64) << OFFSET_BITS).wrapping_add(offset)
+}
+
+/// Splits a tagged address into region and (possibly negative) offset.
+pub fn split_address(addr: u64) -> (RegionId, i64) {
+    let id = (addr >> OFFSET_BITS) as RegionId;
+    let off = addr & OFFSET_MASK;
+    if off >= NEGATIVE_OFFSET {
+        (id.wrapping_add(1), off as i64 - (1i64 << OFFSET_BITS))
+    } else {
+        (id, off as i64)
+    }
+}
+
+/// What a region holds. Shown in fault messages and memory views.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RegionKind {
+    Null,
+    /// The stack of call frame `frame` (0 = the program's entry frame).
+    Stack {
+        frame: u8,
+    },
+    /// The program's context (`xdp_md`, `__sk_buff`, `pt_regs`, ...).
+    Context,
+    /// The packet buffer, metadata and data (`data_meta..data_end` is accessible).
+    Packet,
+    /// The conformance suites' input memory.
+    Input,
+    /// Code addresses; never readable or writable.
+    Code,
+    /// A map object (what `ld_imm64 map_fd` yields); not dereferenceable.
+    Map {
+        map: u32,
+    },
+    /// The value of one map entry.
+    MapValue {
+        map: u32,
+        key: Vec<u8>,
+    },
+    /// A global-data map (`.data`, `.bss`, `.rodata`): one value.
+    GlobalData {
+        map: u32,
+    },
+    /// A reserved ring-buffer record.
+    RingbufRecord {
+        map: u32,
+    },
+    /// Memory a helper or kfunc returned a pointer to.
+    HelperBuffer {
+        helper: i32,
+    },
+}
+
+impl fmt::Display for RegionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegionKind::Null => write!(f, "the null page"),
+            RegionKind::Stack { frame } => write!(f, "the stack of frame {frame}"),
+            RegionKind::Context => write!(f, "the context"),
+            RegionKind::Packet => write!(f, "the packet"),
+            RegionKind::Input => write!(f, "the input memory"),
+            RegionKind::Code => write!(f, "code"),
+            RegionKind::Map { map } => write!(f, "map {map} (the map object)"),
+            RegionKind::MapValue { map, key } => {
+                write!(f, "a value of map {map} (key ")?;
+                for b in key {
+                    write!(f, "{b:02x}")?;
+                }
+                write!(f, ")")
+            }
+            RegionKind::GlobalData { map } => write!(f, "global data map {map}"),
+            RegionKind::RingbufRecord { map } => write!(f, "a record of ring buffer {map}"),
+            RegionKind::HelperBuffer { helper } => write!(f, "a buffer of helper {helper}"),
+        }
+    }
+}
+
+/// One region: its bytes, which part of them is accessible, and whether
+/// the program may write them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    kind: RegionKind,
+    bytes: Vec<u8>,
+    writable: bool,
+    /// Accessible offsets are `start..end` (the packet's window; else `0..len`).
+    start: u32,
+    end: u32,
+    live: bool,
+    /// Live and not the context: the fast path may access the bytes directly.
+    plain: bool,
+}
+
+impl Region {
+    fn new(kind: RegionKind, bytes: Vec<u8>, writable: bool) -> Region {
+        let plain = !matches!(
+            kind,
+            RegionKind::Context | RegionKind::Code | RegionKind::Null
+        );
+        Region {
+            end: bytes.len() as u32,
+            start: 0,
+            kind,
+            bytes,
+            writable,
+            live: true,
+            plain,
+        }
+    }
+
+    fn dead(kind: RegionKind) -> Region {
+        Region {
+            kind,
+            bytes: Vec::new(),
+            writable: false,
+            start: 0,
+            end: 0,
+            live: false,
+            plain: false,
+        }
+    }
+
+    pub fn kind(&self) -> &RegionKind {
+        &self.kind
+    }
+    /// All bytes of the region (for the packet: headroom and tailroom too).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The accessible bytes (`start..end`).
+    pub fn window(&self) -> &[u8] {
+        &self.bytes[self.start as usize..self.end as usize]
+    }
+    pub fn start(&self) -> u32 {
+        self.start
+    }
+    pub fn end(&self) -> u32 {
+        self.end
+    }
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+    pub fn live(&self) -> bool {
+        self.live
+    }
+}
+
+/// A write the machine made, with the bytes it overwrote (for undo).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SmallWrite {
+    pub region: RegionId,
+    pub offset: u32,
+    pub len: u8,
+    /// The old bytes, little-endian in the low `len` bytes.
+    pub old: u64,
+}
+
+/// The three packet pointers as tagged addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketPointers {
+    pub meta: u64,
+    pub data: u64,
+    pub end: u64,
+}
+
+/// All regions of one machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Memory {
+    regions: Vec<Region>,
+    /// Offset of `data` inside the packet region (`start` is `data_meta`, `end` is `data_end`).
+    packet_data: u32,
+    ctx: Option<ContextLayout>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory::new()
+    }
+}
+
+#[inline(always)]
+fn le_value(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a[..b.len()].copy_from_slice(b);
+    u64::from_le_bytes(a)
+}
+
+impl Memory {
+    /// Memory with the fixed regions, all empty.
+    pub fn new() -> Memory {
+        let mut regions = Vec::with_capacity(ids::FIRST_DYNAMIC as usize);
+        for id in 0..ids::FIRST_DYNAMIC {
+            let kind = match id {
+                ids::NULL => RegionKind::Null,
+                f if (ids::STACK0..ids::STACK0 + 8).contains(&f) => RegionKind::Stack {
+                    frame: (f - ids::STACK0) as u8,
+                },
+                ids::CONTEXT => RegionKind::Context,
+                ids::PACKET => RegionKind::Packet,
+                ids::INPUT => RegionKind::Input,
+                _ => RegionKind::Code,
+            };
+            let mut r = Region::dead(kind);
+            // Code addresses exist (callx targets) but have no bytes.
+            r.live = id == ids::CODE;
+            regions.push(r);
+        }
+        Memory {
+            regions,
+            packet_data: 0,
+            ctx: None,
+        }
+    }
+
+    /// The region with this id, live or freed.
+    pub fn region(&self, id: RegionId) -> Option<&Region> {
+        self.regions.get(id as usize)
+    }
+
+    /// Number of region ids in use (fixed ones included).
+    pub fn region_count(&self) -> usize {
+        self.regions.len()
+    }
+
+    /// Iterates over live regions with their ids.
+    pub fn live_regions(&self) -> impl Iterator<Item = (RegionId, &Region)> {
+        self.regions
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.live)
+            .map(|(i, r)| (i as RegionId, r))
+    }
+
+    /// Adds a region and returns its id; its address is `address(id, 0)`.
+    pub fn alloc(&mut self, kind: RegionKind, bytes: Vec<u8>, writable: bool) -> RegionId {
+        let id = self.regions.len() as RegionId;
+        self.regions.push(Region::new(kind, bytes, writable));
+        id
+    }
+
+    /// Marks a dynamic region freed: later accesses fault as use-after-free.
+    /// Returns the region as it was, for undo.
+    pub fn free(&mut self, id: RegionId) -> Option<Region> {
+        if id < ids::FIRST_DYNAMIC {
+            return None;
+        }
+        let r = self.regions.get_mut(id as usize)?;
+        let kind = r.kind.clone();
+        Some(std::mem::replace(r, Region::dead(kind)))
+    }
+
+    /// Replaces a region's bytes (a map value reseeded, a packet grown).
+    /// The accessible window becomes the whole region (packet: see `set_packet_window`).
+    pub fn set_bytes(&mut self, id: RegionId, bytes: Vec<u8>) -> Option<Region> {
+        let r = self.regions.get_mut(id as usize)?;
+        let old = r.clone();
+        r.end = bytes.len() as u32;
+        r.start = 0;
+        r.bytes = bytes;
+        Some(old)
+    }
+
+    pub(crate) fn put_region(&mut self, id: RegionId, region: Region) {
+        if let Some(r) = self.regions.get_mut(id as usize) {
+            *r = region;
+        }
+    }
+
+    pub(crate) fn truncate_regions(&mut self, len: usize) {
+        self.regions.truncate(len.max(ids::FIRST_DYNAMIC as usize));
+    }
+
+    pub(crate) fn set_fixed(&mut self, id: RegionId, bytes: Vec<u8>, writable: bool) {
+        let kind = self.regions[id as usize].kind.clone();
+        self.regions[id as usize] = Region::new(kind, bytes, writable);
+    }
+
+    pub(crate) fn kill_fixed(&mut self, id: RegionId) {
+        let kind = self.regions[id as usize].kind.clone();
+        self.regions[id as usize] = Region::dead(kind);
+    }
+
+    pub(crate) fn set_context_layout(&mut self, layout: Option<ContextLayout>) {
+        self.ctx = layout;
+    }
+
+    /// The context layout of the current run, if a context was given.
+    pub fn context_layout(&self) -> Option<&ContextLayout> {
+        self.ctx.as_ref()
+    }
+
+    // ---- the packet -------------------------------------------------------
+
+    /// The packet pointers, if the run has a packet.
+    pub fn packet(&self) -> Option<PacketPointers> {
+        let r = &self.regions[ids::PACKET as usize];
+        r.live.then(|| PacketPointers {
+            meta: address(ids::PACKET, r.start as u64),
+            data: address(ids::PACKET, self.packet_data as u64),
+            end: address(ids::PACKET, r.end as u64),
+        })
+    }
+
+    /// The packet data (`data..data_end`).
+    pub fn packet_data(&self) -> Option<&[u8]> {
+        let r = &self.regions[ids::PACKET as usize];
+        r.live
+            .then(|| &r.bytes[self.packet_data as usize..r.end as usize])
+    }
+
+    /// The packet metadata (`data_meta..data`).
+    pub fn packet_meta(&self) -> Option<&[u8]> {
+        let r = &self.regions[ids::PACKET as usize];
+        r.live
+            .then(|| &r.bytes[r.start as usize..self.packet_data as usize])
+    }
+
+    /// `(meta, data, end, capacity)` offsets inside the packet region.
+    pub fn packet_window(&self) -> Option<(u32, u32, u32, u32)> {
+        let r = &self.regions[ids::PACKET as usize];
+        r.live
+            .then_some((r.start, self.packet_data, r.end, r.bytes.len() as u32))
+    }
+
+    /// Moves the packet pointers (what `xdp_adjust_head/tail/meta` do).
+    /// Requires `meta <= data <= end <= capacity`.
+    pub fn set_packet_window(&mut self, meta: u32, data: u32, end: u32) -> Result<(), String> {
+        let r = &mut self.regions[ids::PACKET as usize];
+        if !r.live {
+            return Err("this run has no packet".into());
+        }
+        if !(meta <= data && data <= end && end as usize <= r.bytes.len()) {
+            return Err(format!(
+                "packet window {meta}..{data}..{end} does not fit a buffer of {} bytes",
+                r.bytes.len()
+            ));
+        }
+        r.start = meta;
+        r.end = end;
+        self.packet_data = data;
+        Ok(())
+    }
+
+    pub(crate) fn set_packet(
+        &mut self,
+        buffer: Vec<u8>,
+        meta: u32,
+        data: u32,
+        end: u32,
+        writable: bool,
+    ) {
+        self.set_fixed(ids::PACKET, buffer, writable);
+        let r = &mut self.regions[ids::PACKET as usize];
+        r.start = meta;
+        r.end = end;
+        self.packet_data = data;
+    }
+
+    pub(crate) fn packet_data_offset(&self) -> u32 {
+        self.packet_data
+    }
+
+    pub(crate) fn set_packet_data_offset(&mut self, data: u32) {
+        self.packet_data = data;
+    }
+
+    // ---- checked access ---------------------------------------------------
+
+    /// Explains why an access at `addr` is not allowed.
+    pub fn fault_for(&self, addr: u64, size: usize, write: bool) -> FaultKind {
+        let (id, offset) = split_address(addr);
+        let Some(r) = self.regions.get(id as usize) else {
+            return FaultKind::NoRegion { addr, size, write };
+        };
+        match r.kind {
+            RegionKind::Null => return FaultKind::NoRegion { addr, size, write },
+            RegionKind::Code => return FaultKind::NoRegion { addr, size, write },
+            _ => {}
+        }
+        if !r.live {
+            if id >= ids::FIRST_DYNAMIC {
+                return FaultKind::Freed {
+                    region: r.kind.clone(),
+                    offset,
+                    size,
+                };
+            }
+            return FaultKind::NoRegion { addr, size, write };
+        }
+        let inside = offset >= r.start as i64 && offset + size as i64 <= r.end as i64;
+        if inside && write && !r.writable {
+            return FaultKind::ReadOnly {
+                region: r.kind.clone(),
+                offset,
+                size,
+            };
+        }
+        FaultKind::OutOfBounds {
+            region: r.kind.clone(),
+            offset,
+            size,
+            start: r.start,
+            end: r.end,
+            write,
+        }
+    }
+
+    /// Loads `size` (1, 2, 4, 8) bytes, little-endian, zero-extended.
+    /// Context fields load as the kernel's context conversion would.
+    #[inline(always)]
+    pub fn load(&self, addr: u64, size: usize) -> Result<u64, FaultKind> {
+        let id = (addr >> OFFSET_BITS) as usize;
+        let off = addr & OFFSET_MASK;
+        if let Some(r) = self.regions.get(id)
+            && r.plain
+        {
+            let end = off + size as u64;
+            if off >= r.start as u64 && end <= r.end as u64 {
+                return Ok(le_value(&r.bytes[off as usize..end as usize]));
+            }
+        }
+        self.load_slow(addr, size)
+    }
+
+    #[cold]
+    fn load_slow(&self, addr: u64, size: usize) -> Result<u64, FaultKind> {
+        let (id, offset) = split_address(addr);
+        if id == ids::CONTEXT
+            && let Some(layout) = &self.ctx
+        {
+            let r = &self.regions[id as usize];
+            if r.live {
+                return layout.load(self, &r.bytes, offset, size);
+            }
+        }
+        Err(self.fault_for(addr, size, false))
+    }
+
+    /// Stores the low `size` bytes of `value`. With `RECORD`, returns the old bytes.
+    #[inline(always)]
+    pub(crate) fn store<const RECORD: bool>(
+        &mut self,
+        addr: u64,
+        size: usize,
+        value: u64,
+    ) -> Result<Option<SmallWrite>, FaultKind> {
+        let id = (addr >> OFFSET_BITS) as usize;
+        let off = addr & OFFSET_MASK;
+        if let Some(r) = self.regions.get_mut(id)
+            && r.plain
+            && r.writable
+        {
+            let end = off + size as u64;
+            if off >= r.start as u64 && end <= r.end as u64 {
+                let dst = &mut r.bytes[off as usize..end as usize];
+                let undo = RECORD.then(|| SmallWrite {
+                    region: id as RegionId,
+                    offset: off as u32,
+                    len: size as u8,
+                    old: le_value(dst),
+                });
+                dst.copy_from_slice(&value.to_le_bytes()[..size]);
+                return Ok(undo);
+            }
+        }
+        self.store_slow(addr, size, value)
+    }
+
+    #[cold]
+    fn store_slow(
+        &mut self,
+        addr: u64,
+        size: usize,
+        value: u64,
+    ) -> Result<Option<SmallWrite>, FaultKind> {
+        let (id, offset) = split_address(addr);
+        if id == ids::CONTEXT
+            && let Some(layout) = &self.ctx
+            && self.regions[id as usize].live
+        {
+            layout.check_store(offset, size)?;
+            let r = &mut self.regions[id as usize];
+            let o = offset as usize;
+            let dst = &mut r.bytes[o..o + size];
+            let undo = SmallWrite {
+                region: id,
+                offset: o as u32,
+                len: size as u8,
+                old: le_value(dst),
+            };
+            dst.copy_from_slice(&value.to_le_bytes()[..size]);
+            return Ok(Some(undo));
+        }
+        Err(self.fault_for(addr, size, true))
+    }
+
+    /// Reads `len` bytes at `addr` (for helpers). The context is readable as raw bytes.
+    pub fn read(&self, addr: u64, len: usize) -> Result<&[u8], FaultKind> {
+        let (id, offset) = split_address(addr);
+        if let Some(r) = self.regions.get(id as usize)
+            && r.live
+            && r.kind != RegionKind::Code
+            && r.kind != RegionKind::Null
+            && offset >= r.start as i64
+            && offset + len as i64 <= r.end as i64
+        {
+            return Ok(&r.bytes[offset as usize..offset as usize + len]);
+        }
+        Err(self.fault_for(addr, len.max(1), false))
+    }
+
+    /// Writes bytes at `addr` (for helpers); returns the region, offset and the old bytes.
+    /// The context cannot be written this way.
+    pub fn write(
+        &mut self,
+        addr: u64,
+        bytes: &[u8],
+    ) -> Result<(RegionId, u32, Vec<u8>), FaultKind> {
+        let (id, offset) = split_address(addr);
+        if let Some(r) = self.regions.get_mut(id as usize)
+            && r.plain
+            && r.writable
+            && offset >= r.start as i64
+            && offset + bytes.len() as i64 <= r.end as i64
+        {
+            let o = offset as usize;
+            let dst = &mut r.bytes[o..o + bytes.len()];
+            let old = dst.to_vec();
+            dst.copy_from_slice(bytes);
+            return Ok((id, o as u32, old));
+        }
+        Err(self.fault_for(addr, bytes.len().max(1), true))
+    }
+
+    /// Puts old bytes back (undo of a write).
+    pub(crate) fn restore(&mut self, id: RegionId, offset: u32, old: &[u8]) {
+        if let Some(r) = self.regions.get_mut(id as usize) {
+            let o = offset as usize;
+            if let Some(dst) = r.bytes.get_mut(o..o + old.len()) {
+                dst.copy_from_slice(old);
+            }
+        }
+    }
+
+    pub(crate) fn restore_small(&mut self, w: &SmallWrite) {
+        let bytes = w.old.to_le_bytes();
+        self.restore(w.region, w.offset, &bytes[..w.len as usize]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip_and_negative_offsets_stay_in_their_region() {
+        let a = address(ids::STACK0, 512);
+        assert_eq!(split_address(a), (ids::STACK0, 512));
+        assert_eq!(split_address(a.wrapping_sub(520)), (ids::STACK0, -8));
+        assert_eq!(split_address(0), (ids::NULL, 0));
+    }
+
+    #[test]
+    fn loads_and_stores_are_bounds_checked() {
+        let mut m = Memory::new();
+        let id = m.alloc(
+            RegionKind::HelperBuffer { helper: 1 },
+            vec![1, 2, 3, 4],
+            true,
+        );
+        let a = address(id, 0);
+        assert_eq!(m.load(a, 4).unwrap(), 0x04030201);
+        assert_eq!(m.load(a + 2, 2).unwrap(), 0x0403);
+        let err = m.load(a + 2, 4).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FaultKind::OutOfBounds {
+                    offset: 2,
+                    size: 4,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let undo = m.store::<true>(a, 2, 0xbeef).unwrap().unwrap();
+        assert_eq!(undo.old, 0x0201);
+        assert_eq!(m.region(id).unwrap().bytes(), &[0xef, 0xbe, 3, 4]);
+        m.restore_small(&undo);
+        assert_eq!(m.region(id).unwrap().bytes(), &[1, 2, 3, 4]);
+        assert!(matches!(m.load(0, 1), Err(FaultKind::NoRegion { .. })));
+        assert!(matches!(
+            m.load(u64::MAX, 1),
+            Err(FaultKind::NoRegion { .. })
+        ));
+    }
+
+    #[test]
+    fn read_only_and_freed_regions_fault() {
+        let mut m = Memory::new();
+        let ro = m.alloc(RegionKind::GlobalData { map: 2 }, vec![0; 8], false);
+        assert!(matches!(
+            m.store::<false>(address(ro, 0), 4, 1),
+            Err(FaultKind::ReadOnly {
+                offset: 0,
+                size: 4,
+                ..
+            })
+        ));
+        assert_eq!(m.load(address(ro, 0), 8).unwrap(), 0);
+        let v = m.alloc(
+            RegionKind::MapValue {
+                map: 1,
+                key: vec![0],
+            },
+            vec![0; 8],
+            true,
+        );
+        m.free(v);
+        assert!(matches!(
+            m.load(address(v, 0), 8),
+            Err(FaultKind::Freed { .. })
+        ));
+    }
+}
