@@ -3,6 +3,7 @@
 //! This crate never touches the kernel and builds on any OS. It is the only
 //! contract between the recorder and the replayer.
 
+pub mod btf;
 pub mod isa;
 pub mod object;
 pub mod trace;
