@@ -4,6 +4,7 @@
 //! contract between the recorder and the replayer.
 
 pub mod btf;
+pub mod catalog;
 pub mod isa;
 pub mod object;
 pub mod trace;
