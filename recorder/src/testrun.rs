@@ -5,8 +5,9 @@
 //!
 //! Note the kernel's framing: for socket filters and cgroup_skb the program
 //! sees the packet from the network header on (the 14-byte Ethernet header
-//! is stripped before the run and put back in the output packet); XDP and
-//! sched_cls see the whole frame.
+//! is stripped before the run), and the output packet starts with 14 ZERO
+//! bytes where the header was (the kernel memsets it when pushing it back);
+//! XDP and sched_cls see, and give back, the whole frame.
 
 use std::os::fd::AsFd;
 
