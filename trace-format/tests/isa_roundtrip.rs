@@ -606,11 +606,13 @@ fn ld_imm64_errors() {
 #[test]
 fn check_rejects_malformed_programs_naming_the_instruction() {
     let exit = RawInsn::new(0x95, 0, 0, 0, 0);
-    let mov = |dst: u8| RawInsn::new(0xb7, dst, 0, 0, 0);
+    let mov = RawInsn::new(0xb7, 0, 0, 0, 0);
     let ja = |off: i16| RawInsn::new(0x05, 0, 0, off, 0);
-    let call_local = |off: i32| RawInsn::new(0x85, 0, 1, 0, off);
+    let ld = RawInsn::new(0x18, 1, 0, 0, 4);
+    let tail = RawInsn::new(0, 0, 0, 0, 0);
     assert_eq!(check(&[]), Err(CheckError::Empty));
-    assert_eq!(check(&[mov(0)]), Err(CheckError::FallsOffEnd { pc: 0 }));
+    assert_eq!(check(&[mov]), Err(CheckError::FallsOffEnd { pc: 0 }));
+    assert_eq!(check(&[ld, tail]), Err(CheckError::FallsOffEnd { pc: 0 }));
     assert_eq!(
         check(&[ja(5), exit]),
         Err(CheckError::JumpOutOfRange {
@@ -628,52 +630,34 @@ fn check_rejects_malformed_programs_naming_the_instruction() {
         })
     );
     assert_eq!(
-        check(&[mov(10), exit]),
-        Err(CheckError::WritesFramePointer { pc: 0 })
+        check(&[ja(1), ld, tail, exit]),
+        Err(CheckError::JumpIntoLdImm64 { pc: 0, target: 2 })
     );
-    // r0 = atomic_fetch_add(r10 - 8, r10) writes r10.
+    // A local call and a callback reference (ld_imm64 func) are branch targets too.
     assert_eq!(
-        check(&[RawInsn::new(0xdb, 10, 10, -8, 1), exit]),
-        Err(CheckError::WritesFramePointer { pc: 0 })
-    );
-    // Storing through r10 is fine; so is a non-fetching atomic with src r10.
-    assert!(
-        check(&[
-            RawInsn::new(0x7b, 10, 1, -8, 0),
-            RawInsn::new(0xdb, 10, 10, -8, 0),
-            exit
-        ])
-        .is_ok()
-    );
-    // main: call f; exit | f: ja back into main.
-    assert_eq!(
-        check(&[call_local(1), exit, ja(-3), exit]),
-        Err(CheckError::JumpLeavesFunction {
-            pc: 2,
-            target: 0,
-            start: 2,
-            end: 4
+        check(&[RawInsn::new(0x85, 0, 1, 0, 7), exit]),
+        Err(CheckError::JumpOutOfRange {
+            pc: 0,
+            target: 8,
+            len: 2
         })
     );
-    // main: call f (f starts right after the call): main ends with the call.
     assert_eq!(
-        check(&[call_local(0), exit]),
-        Err(CheckError::FallsOffEnd { pc: 0 })
+        check(&[RawInsn::new(0x18, 1, 4, 0, -3), tail, exit]),
+        Err(CheckError::JumpOutOfRange {
+            pc: 0,
+            target: -2,
+            len: 3
+        })
     );
-    // A function reached through ld_imm64 (a callback) counts as a function too.
-    let func = RawInsn::new(0x18, 1, 4, 0, 2);
-    let tail = RawInsn::new(0, 0, 0, 0, 0);
-    assert!(check(&[func, tail, exit, mov(0), exit]).is_ok());
-    assert_eq!(
-        check(&[func, tail, mov(0), mov(0), exit]),
-        Err(CheckError::FallsOffEnd { pc: 2 })
-    );
-    let message = CheckError::JumpLeavesFunction {
-        pc: 2,
-        target: 0,
-        start: 2,
-        end: 4,
+    for e in [
+        check(&[mov]).unwrap_err(),
+        check(&[ja(5), exit]).unwrap_err(),
+        check(&[ja(1), ld, tail, exit]).unwrap_err(),
+    ] {
+        assert!(e.to_string().starts_with("instruction 0: "), "{e}");
     }
-    .to_string();
-    assert!(message.starts_with("instruction 2: "), "{message}");
+    let ok = check(&[ld, tail, ja(-3), exit]).unwrap();
+    assert_eq!(ok.insns[1], None);
+    assert_eq!(ok.insns[3], Some(Insn::Exit));
 }

@@ -1,8 +1,9 @@
 //! Whole-program checks the kernel makes before the verifier proper runs
 //! (the ones that need no types): every slot decodes, `ld_imm64` is whole,
-//! every jump and local call lands on an instruction inside the program,
-//! jumps stay inside their function (`check_subprogs`), every function ends
-//! in exit or an unconditional jump, and nothing writes the frame pointer r10.
+//! every jump and local call lands on an instruction inside the program.
+//! The rules that need the program's function structure (a jump may not leave
+//! its function, every function ends in exit, r10 is read-only) belong to the
+//! replayer's loader (`bpfrr_replayer::vm::program`), which splits functions.
 
 use super::decode::{DecodeError, decode};
 use super::insn::*;
@@ -19,21 +20,9 @@ pub enum CheckError {
     #[error("instruction {pc}: jump to {target} lands in the second half of the ld_imm64 at {}", target - 1)]
     JumpIntoLdImm64 { pc: usize, target: usize },
     #[error(
-        "instruction {pc}: the last instruction of a function is neither exit nor an unconditional jump"
+        "instruction {pc}: the program's last instruction is neither exit nor an unconditional jump"
     )]
     FallsOffEnd { pc: usize },
-    #[error(
-        "instruction {pc}: jump to {target} leaves its function (instructions {start}..{end}); \
-         only calls may cross functions"
-    )]
-    JumpLeavesFunction {
-        pc: usize,
-        target: usize,
-        start: usize,
-        end: usize,
-    },
-    #[error("instruction {pc}: writes r10, the read-only frame pointer")]
-    WritesFramePointer { pc: usize },
 }
 
 /// A program that passed `check`: its raw slots and, per slot, the decoded
@@ -88,91 +77,17 @@ pub fn check(raw: &[RawInsn]) -> Result<CheckedProgram, CheckError> {
             }
         }
     }
-    check_functions(&insns)?;
-    if let Some(pc) = (0..len).find(|&pc| insns[pc].is_some_and(|i| writes_frame_pointer(&i))) {
-        return Err(CheckError::WritesFramePointer { pc });
+    // The last real instruction must not fall through past the end.
+    let last = (0..len)
+        .rev()
+        .find(|&i| insns[i].is_some())
+        .expect("non-empty");
+    match insns[last] {
+        Some(Insn::Exit) | Some(Insn::Ja { .. }) => {}
+        _ => return Err(CheckError::FallsOffEnd { pc: last }),
     }
     Ok(CheckedProgram {
         raw: raw.to_vec(),
         insns,
     })
-}
-
-/// Splits the program into functions as the kernel does (a function starts at
-/// 0 and at every local call or `ld_imm64` func target) and checks that no
-/// jump leaves its function and that no function falls through its end.
-/// Branch targets are already known to be in range.
-fn check_functions(insns: &[Option<Insn>]) -> Result<(), CheckError> {
-    let len = insns.len();
-    let mut starts = vec![0usize];
-    for (pc, insn) in insns.iter().enumerate() {
-        let is_function_ref = matches!(
-            insn,
-            Some(Insn::Call(CallTarget::Local(_)))
-                | Some(Insn::LoadImm64 {
-                    kind: Imm64Kind::Func,
-                    ..
-                })
-        );
-        if let (true, Some(target)) = (is_function_ref, insn.and_then(|i| branch_target(&i, pc))) {
-            starts.push(target as usize);
-        }
-    }
-    starts.sort_unstable();
-    starts.dedup();
-    for (i, &start) in starts.iter().enumerate() {
-        let end = starts.get(i + 1).copied().unwrap_or(len);
-        for (pc, insn) in insns.iter().enumerate().take(end).skip(start) {
-            let Some(insn) = *insn else { continue };
-            if matches!(
-                insn,
-                Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. }
-            ) {
-                let target = branch_target(&insn, pc).expect("jumps have targets") as usize;
-                if !(start..end).contains(&target) {
-                    return Err(CheckError::JumpLeavesFunction {
-                        pc,
-                        target,
-                        start,
-                        end,
-                    });
-                }
-            }
-        }
-        // The last real instruction must not fall through into the next function.
-        let last = (start..end)
-            .rev()
-            .find(|&pc| insns[pc].is_some())
-            .expect("a function starts on an instruction");
-        if !matches!(insns[last], Some(Insn::Exit) | Some(Insn::Ja { .. })) {
-            return Err(CheckError::FallsOffEnd { pc: last });
-        }
-    }
-    Ok(())
-}
-
-/// Whether `insn` writes r10 (the kernel: "frame pointer is read only").
-fn writes_frame_pointer(insn: &Insn) -> bool {
-    use super::opcode::REG_FP;
-    match *insn {
-        Insn::Alu { dst, .. }
-        | Insn::Neg { dst, .. }
-        | Insn::MovSx { dst, .. }
-        | Insn::Endian { dst, .. }
-        | Insn::Load { dst, .. }
-        | Insn::LoadImm64 { dst, .. } => dst == REG_FP,
-        Insn::Atomic {
-            op: AtomicOp::LoadAcquire,
-            dst,
-            ..
-        } => dst == REG_FP,
-        Insn::Atomic {
-            op: AtomicOp::Cmpxchg,
-            ..
-        } => false, // the old value goes to r0
-        Insn::Atomic {
-            fetch: true, src, ..
-        } => src == REG_FP,
-        _ => false,
-    }
 }
