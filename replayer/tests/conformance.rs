@@ -28,55 +28,6 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// The helpers the vectors assume: uBPF's test helpers 0-5 (5 = unwind,
-/// also bpf_conformance's only helper).
-struct UbpfHelpers;
-
-impl Env for UbpfHelpers {
-    fn call_helper(&mut self, id: i32, call: &mut HelperCall<'_>) -> Result<HelperOutcome, Fault> {
-        let [a, b, c, d, e] = call.args();
-        Ok(match id {
-            0 => HelperOutcome::Return(
-                ((a & 0xff) << 32)
-                    | ((b & 0xff) << 24)
-                    | ((c & 0xff) << 16)
-                    | ((d & 0xff) << 8)
-                    | (e & 0xff),
-            ),
-            1 => {
-                let bytes: Vec<u8> = call.read(a, b as usize)?.iter().map(|x| x ^ 42).collect();
-                call.write(a, &bytes)?;
-                HelperOutcome::Return(0)
-            }
-            2 => HelperOutcome::Return(0),
-            3 => HelperOutcome::Return((a as f64).sqrt() as u64),
-            4 => {
-                let s1 = cstr(call, a)?;
-                let s2 = cstr(call, b)?;
-                HelperOutcome::Return(match s1.cmp(&s2) {
-                    std::cmp::Ordering::Less => -1i64 as u64,
-                    std::cmp::Ordering::Equal => 0,
-                    std::cmp::Ordering::Greater => 1,
-                })
-            }
-            5 if a == 0 => HelperOutcome::Exit(0),
-            5 => HelperOutcome::Return(a),
-            _ => return Err(call.fault(FaultKind::UnknownHelper { id })),
-        })
-    }
-}
-
-fn cstr(call: &HelperCall<'_>, addr: u64) -> Result<Vec<u8>, Fault> {
-    let mut out = Vec::new();
-    loop {
-        let b = call.read(addr + out.len() as u64, 1)?[0];
-        if b == 0 {
-            return Ok(out);
-        }
-        out.push(b);
-    }
-}
-
 /// Loads and runs one vector; Err is a load error or a fault, as text.
 fn run_vector(v: &Value, limits: Limits) -> Result<u64, String> {
     let bytes = hex(v["program"].as_str().expect("program"));

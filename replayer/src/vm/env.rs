@@ -272,3 +272,13 @@ impl<'a> HelperCall<'a> {
         r.live().then_some((id, r, off))
     }
 }
+
+/// An environment with no helpers at all: every call is an `UnknownHelper` fault.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHelpers;
+
+impl Env for NoHelpers {
+    fn call_helper(&mut self, id: i32, call: &mut HelperCall<'_>) -> Result<HelperOutcome, Fault> {
+        Err(call.fault(FaultKind::UnknownHelper { id }))
+    }
+}

@@ -18,13 +18,14 @@ mod interp;
 mod machine;
 mod memory;
 mod program;
+mod ubpf_helpers;
 
 pub use context::{
     Context, ContextLayout, PT_REGS_SIZE, RawContext, SKB_HEADROOM, SkBuff, SkbProgram, XDP_FRAME,
     XDP_HEADROOM, XdpMd, sk_buff, xdp_md,
 };
 pub use effects::{CallRecord, Effect, EffectList, StepEffects, StepOutcome};
-pub use env::{Callee, Env, HelperCall, HelperOutcome};
+pub use env::{Callee, Env, HelperCall, HelperOutcome, NoHelpers};
 pub use fault::{Fault, FaultKind, SourceLine};
 pub use machine::{
     Config, Frame, MAY_GOTO_BUDGET, Machine, MachineState, PendingCall, RunStop, Status,
@@ -35,3 +36,4 @@ pub use memory::{
     split_address,
 };
 pub use program::{Limits, LoadError, Program, Subprogram};
+pub use ubpf_helpers::UbpfHelpers;
