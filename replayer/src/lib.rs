@@ -1,3 +1,4 @@
 //! See Cargo.toml description.
+pub mod env;
 pub mod maps;
 pub mod vm;

@@ -12,105 +12,30 @@ pub const BPF_F_LOCK: u64 = 4;
 /// Map creation flag: the program may only read the map (`.rodata`).
 pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 
-/// The map types the model knows, with the kernel's `enum bpf_map_type`
-/// numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MapType {
-    Hash,
-    Array,
-    ProgArray,
-    PerfEventArray,
-    PerCpuHash,
-    PerCpuArray,
-    LruHash,
-    LruPerCpuHash,
-    LpmTrie,
-    DevMap,
-    CpuMap,
-    XskMap,
-    Queue,
-    Stack,
-    DevMapHash,
-    RingBuf,
-}
+/// Map types are the catalogue's (the kernel's `enum bpf_map_type`).
+pub use bpfrr_trace::catalog::MapType;
 
-impl MapType {
-    /// The kernel's number for this type.
-    pub fn number(self) -> u32 {
-        match self {
-            MapType::Hash => 1,
-            MapType::Array => 2,
-            MapType::ProgArray => 3,
-            MapType::PerfEventArray => 4,
-            MapType::PerCpuHash => 5,
-            MapType::PerCpuArray => 6,
-            MapType::LruHash => 9,
-            MapType::LruPerCpuHash => 10,
-            MapType::LpmTrie => 11,
-            MapType::DevMap => 14,
-            MapType::CpuMap => 16,
-            MapType::XskMap => 17,
-            MapType::Queue => 22,
-            MapType::Stack => 23,
-            MapType::DevMapHash => 25,
-            MapType::RingBuf => 27,
-        }
-    }
-
-    /// The model for a kernel map type number, or `UnsupportedType`.
-    pub fn from_number(n: u32) -> Result<MapType, MapError> {
-        const ALL: [MapType; 16] = [
-            MapType::Hash,
-            MapType::Array,
-            MapType::ProgArray,
-            MapType::PerfEventArray,
-            MapType::PerCpuHash,
-            MapType::PerCpuArray,
-            MapType::LruHash,
-            MapType::LruPerCpuHash,
-            MapType::LpmTrie,
-            MapType::DevMap,
-            MapType::CpuMap,
-            MapType::XskMap,
-            MapType::Queue,
-            MapType::Stack,
-            MapType::DevMapHash,
-            MapType::RingBuf,
-        ];
-        ALL.into_iter()
-            .find(|t| t.number() == n)
-            .ok_or(MapError::UnsupportedType(n))
-    }
-
-    /// bpftool's name for the type.
-    pub fn name(self) -> &'static str {
-        match self {
-            MapType::Hash => "hash",
-            MapType::Array => "array",
-            MapType::ProgArray => "prog_array",
-            MapType::PerfEventArray => "perf_event_array",
-            MapType::PerCpuHash => "percpu_hash",
-            MapType::PerCpuArray => "percpu_array",
-            MapType::LruHash => "lru_hash",
-            MapType::LruPerCpuHash => "lru_percpu_hash",
-            MapType::LpmTrie => "lpm_trie",
-            MapType::DevMap => "devmap",
-            MapType::CpuMap => "cpumap",
-            MapType::XskMap => "xskmap",
-            MapType::Queue => "queue",
-            MapType::Stack => "stack",
-            MapType::DevMapHash => "devmap_hash",
-            MapType::RingBuf => "ringbuf",
-        }
-    }
-
-    /// True for types that hold one value per CPU.
-    pub fn is_per_cpu(self) -> bool {
-        matches!(
-            self,
-            MapType::PerCpuHash | MapType::PerCpuArray | MapType::LruPerCpuHash
-        )
-    }
+/// True for the map types this module models.
+pub fn is_modelled(t: MapType) -> bool {
+    matches!(
+        t,
+        MapType::Hash
+            | MapType::Array
+            | MapType::ProgArray
+            | MapType::PerfEventArray
+            | MapType::PercpuHash
+            | MapType::PercpuArray
+            | MapType::LruHash
+            | MapType::LruPercpuHash
+            | MapType::LpmTrie
+            | MapType::Devmap
+            | MapType::Cpumap
+            | MapType::Xskmap
+            | MapType::Queue
+            | MapType::Stack
+            | MapType::DevmapHash
+            | MapType::Ringbuf
+    )
 }
 
 /// A map's definition.
@@ -159,7 +84,7 @@ impl MapDef {
         };
         let t = self.map_type;
         match t {
-            MapType::RingBuf => {
+            MapType::Ringbuf => {
                 if self.key_size != 0 || self.value_size != 0 {
                     return bad("key_size and value_size must be 0");
                 }
@@ -176,19 +101,19 @@ impl MapDef {
                 }
             }
             MapType::Array
-            | MapType::PerCpuArray
+            | MapType::PercpuArray
             | MapType::ProgArray
             | MapType::PerfEventArray
-            | MapType::DevMap
-            | MapType::CpuMap
-            | MapType::XskMap => {
+            | MapType::Devmap
+            | MapType::Cpumap
+            | MapType::Xskmap => {
                 if self.key_size != 4 {
                     return bad("key_size must be 4");
                 }
                 if self.max_entries == 0 {
                     return bad("max_entries must be non-zero");
                 }
-                if matches!(t, MapType::Array | MapType::PerCpuArray) && self.value_size == 0 {
+                if matches!(t, MapType::Array | MapType::PercpuArray) && self.value_size == 0 {
                     return bad("value_size must be non-zero");
                 }
             }
@@ -201,14 +126,15 @@ impl MapDef {
                 }
             }
             MapType::Hash
-            | MapType::PerCpuHash
+            | MapType::PercpuHash
             | MapType::LruHash
-            | MapType::LruPerCpuHash
-            | MapType::DevMapHash => {
+            | MapType::LruPercpuHash
+            | MapType::DevmapHash => {
                 if self.key_size == 0 || self.value_size == 0 || self.max_entries == 0 {
                     return bad("key_size, value_size and max_entries must be non-zero");
                 }
             }
+            other => return Err(MapError::UnsupportedType(other.number())),
         }
         Ok(())
     }
@@ -240,14 +166,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn type_numbers_round_trip() {
-        for n in 0..40 {
-            if let Ok(t) = MapType::from_number(n) {
-                assert_eq!(t.number(), n);
-            }
-        }
-        assert_eq!(MapType::from_number(27), Ok(MapType::RingBuf));
-        assert_eq!(MapType::from_number(7), Err(MapError::UnsupportedType(7)));
+    fn modelled_types() {
+        assert!(is_modelled(MapType::Ringbuf));
+        assert!(!is_modelled(MapType::StackTrace));
+        let err = MapDef::new("s", MapType::StackTrace, 4, 8, 1)
+            .validate()
+            .unwrap_err();
+        assert_eq!(err, MapError::UnsupportedType(7));
     }
 
     #[test]
@@ -259,12 +184,12 @@ mod tests {
                 .is_err()
         );
         assert!(
-            MapDef::new("r", MapType::RingBuf, 0, 0, 4096)
+            MapDef::new("r", MapType::Ringbuf, 0, 0, 4096)
                 .validate()
                 .is_ok()
         );
         assert!(
-            MapDef::new("r", MapType::RingBuf, 0, 0, 5000)
+            MapDef::new("r", MapType::Ringbuf, 0, 0, 5000)
                 .validate()
                 .is_err()
         );

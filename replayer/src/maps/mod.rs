@@ -18,7 +18,7 @@ pub mod ringbuf;
 pub mod value;
 
 pub use array::ArrayModel;
-pub use def::{BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapDef, MapType};
+pub use def::{BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapDef, MapType, is_modelled};
 pub use error::{MapError, errno};
 pub use hash::HashModel;
 pub use lpm::LpmTrieModel;
@@ -61,17 +61,17 @@ impl Map {
         let n_cpus = n_cpus.max(1);
         let d = &def;
         let model = match d.map_type {
-            MapType::Hash | MapType::PerCpuHash | MapType::LruHash | MapType::LruPerCpuHash => {
+            MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
                 Model::Hash(HashModel::new(
                     d.key_size,
                     d.value_size,
                     d.max_entries,
                     d.map_type.is_per_cpu(),
-                    matches!(d.map_type, MapType::LruHash | MapType::LruPerCpuHash),
+                    matches!(d.map_type, MapType::LruHash | MapType::LruPercpuHash),
                     n_cpus,
                 ))
             }
-            MapType::DevMap | MapType::DevMapHash | MapType::CpuMap | MapType::XskMap => {
+            MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap => {
                 Model::Hash(HashModel::new(
                     d.key_size,
                     d.value_size.max(1),
@@ -81,7 +81,7 @@ impl Map {
                     1,
                 ))
             }
-            MapType::Array | MapType::PerCpuArray => Model::Array(ArrayModel::new(
+            MapType::Array | MapType::PercpuArray => Model::Array(ArrayModel::new(
                 d.value_size,
                 d.max_entries,
                 d.map_type.is_per_cpu(),
@@ -90,7 +90,7 @@ impl Map {
             MapType::LpmTrie => {
                 Model::LpmTrie(LpmTrieModel::new(d.key_size, d.value_size, d.max_entries))
             }
-            MapType::RingBuf => Model::RingBuf(RingBufModel::new(d.max_entries)),
+            MapType::Ringbuf => Model::RingBuf(RingBufModel::new(d.max_entries)),
             MapType::PerfEventArray => {
                 Model::PerfEventArray(PerfEventArrayModel::new(d.max_entries))
             }
@@ -100,6 +100,7 @@ impl Map {
                 d.max_entries,
                 d.map_type == MapType::Stack,
             )),
+            other => return Err(MapError::UnsupportedType(other.number())),
         };
         Ok(Map { def, n_cpus, model })
     }
@@ -246,7 +247,7 @@ impl Map {
             Model::Hash(h)
                 if !matches!(
                     self.def.map_type,
-                    MapType::DevMap | MapType::DevMapHash | MapType::CpuMap | MapType::XskMap
+                    MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap
                 ) =>
             {
                 Ok(h.cells(cpu))
@@ -334,7 +335,7 @@ mod tests {
 
     #[test]
     fn seeding_per_cpu_values_from_userspace_layout() {
-        let mut m = Map::new(MapDef::new("pc", MapType::PerCpuArray, 4, 4, 1), 2).unwrap();
+        let mut m = Map::new(MapDef::new("pc", MapType::PercpuArray, 4, 4, 1), 2).unwrap();
         // Two CPUs, each value padded to 8 bytes.
         m.seed(
             &0u32.to_le_bytes(),

@@ -62,6 +62,12 @@ impl ValueCell {
         Rc::ptr_eq(&self.0, &other.0)
     }
 
+    /// An identity for the storage, equal for handles of the same element
+    /// (valid while any handle lives).
+    pub fn id(&self) -> usize {
+        Rc::as_ptr(&self.0) as *const u8 as usize
+    }
+
     /// The shared storage itself, for a VM region that aliases this value.
     pub fn shared(&self) -> Rc<RefCell<Vec<u8>>> {
         Rc::clone(&self.0)
