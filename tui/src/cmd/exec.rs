@@ -47,7 +47,7 @@ fn parse_hex(text: &str, what: &str) -> anyhow::Result<Vec<u8>> {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         bail!("{what} has an odd number of hex digits; give whole bytes (two digits each)");
     }
     (0..digits.len() / 2)
