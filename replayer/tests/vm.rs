@@ -1,0 +1,1215 @@
+//! The machine's semantics corner by corner: arithmetic, memory, calls,
+//! callbacks, tail calls, may_goto, legacy packet loads, contexts, faults,
+//! and exact undo of recorded steps.
+
+use bpfrr_replayer::vm::*;
+use bpfrr_trace::isa::opcode::*;
+use bpfrr_trace::isa::{Imm64Kind, RawInsn, check};
+
+// ---- a tiny assembler over the shared opcode names -------------------------
+
+fn ins(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> RawInsn {
+    RawInsn::new(code, dst, src, off, imm)
+}
+fn mov(d: u8, imm: i32) -> RawInsn {
+    ins(CLASS_ALU64 | ALU_MOV | SRC_K, d, 0, 0, imm)
+}
+fn movr(d: u8, s: u8) -> RawInsn {
+    ins(CLASS_ALU64 | ALU_MOV | SRC_X, d, s, 0, 0)
+}
+fn alu64(op: u8, d: u8, imm: i32) -> RawInsn {
+    ins(CLASS_ALU64 | op | SRC_K, d, 0, 0, imm)
+}
+fn alu64r(op: u8, d: u8, s: u8) -> RawInsn {
+    ins(CLASS_ALU64 | op | SRC_X, d, s, 0, 0)
+}
+fn alu32(op: u8, d: u8, imm: i32) -> RawInsn {
+    ins(CLASS_ALU | op | SRC_K, d, 0, 0, imm)
+}
+fn alu32r(op: u8, d: u8, s: u8) -> RawInsn {
+    ins(CLASS_ALU | op | SRC_X, d, s, 0, 0)
+}
+fn lddw(d: u8, v: u64) -> [RawInsn; 2] {
+    [
+        ins(CLASS_LD | MODE_IMM | SIZE_DW, d, 0, 0, v as u32 as i32),
+        ins(0, 0, 0, 0, (v >> 32) as u32 as i32),
+    ]
+}
+fn ld_func(d: u8, rel: i32) -> [RawInsn; 2] {
+    [
+        ins(CLASS_LD | MODE_IMM | SIZE_DW, d, PSEUDO_FUNC, 0, rel),
+        ins(0, 0, 0, 0, 0),
+    ]
+}
+fn ld_map(d: u8, kind: u8, fd: i32, off: i32) -> [RawInsn; 2] {
+    [
+        ins(CLASS_LD | MODE_IMM | SIZE_DW, d, kind, 0, fd),
+        ins(0, 0, 0, 0, off),
+    ]
+}
+fn ldx(size: u8, d: u8, s: u8, off: i16) -> RawInsn {
+    ins(CLASS_LDX | MODE_MEM | size, d, s, off, 0)
+}
+fn ldxs(size: u8, d: u8, s: u8, off: i16) -> RawInsn {
+    ins(CLASS_LDX | MODE_MEMSX | size, d, s, off, 0)
+}
+fn stx(size: u8, d: u8, s: u8, off: i16) -> RawInsn {
+    ins(CLASS_STX | MODE_MEM | size, d, s, off, 0)
+}
+fn st(size: u8, d: u8, off: i16, imm: i32) -> RawInsn {
+    ins(CLASS_ST | MODE_MEM | size, d, 0, off, imm)
+}
+fn atomic(size: u8, d: u8, s: u8, off: i16, op: i32) -> RawInsn {
+    ins(CLASS_STX | MODE_ATOMIC | size, d, s, off, op)
+}
+fn jmp(op: u8, d: u8, imm: i32, off: i16) -> RawInsn {
+    ins(CLASS_JMP | op | SRC_K, d, 0, off, imm)
+}
+fn jmpr(op: u8, d: u8, s: u8, off: i16) -> RawInsn {
+    ins(CLASS_JMP | op | SRC_X, d, s, off, 0)
+}
+fn ja(off: i16) -> RawInsn {
+    ins(CLASS_JMP | JMP_JA, 0, 0, off, 0)
+}
+fn call(id: i32) -> RawInsn {
+    ins(CLASS_JMP | JMP_CALL, 0, PSEUDO_CALL_HELPER, 0, id)
+}
+fn call_local(rel: i32) -> RawInsn {
+    ins(CLASS_JMP | JMP_CALL, 0, PSEUDO_CALL_LOCAL, 0, rel)
+}
+fn callx(r: u8) -> RawInsn {
+    ins(CLASS_JMP | JMP_CALL | SRC_X, r, 0, 0, 0)
+}
+fn may_goto(off: i16) -> RawInsn {
+    ins(CLASS_JMP | JMP_JCOND, 0, MAY_GOTO, off, 0)
+}
+fn exit() -> RawInsn {
+    ins(CLASS_JMP | JMP_EXIT, 0, 0, 0, 0)
+}
+
+fn program(slots: &[RawInsn]) -> Program {
+    Program::new(&check(slots).expect("program checks"), Limits::default())
+        .expect("program prepares")
+}
+
+fn run_with(slots: &[RawInsn], env: &mut dyn Env, ctx: &Context) -> Result<u64, Fault> {
+    let mut m = Machine::new(program(slots));
+    m.run_context(env, ctx)
+}
+
+fn run(slots: &[RawInsn]) -> Result<u64, Fault> {
+    run_with(slots, &mut NoHelpers, &Context::none())
+}
+
+fn r0(slots: &[RawInsn]) -> u64 {
+    run(slots).unwrap_or_else(|f| panic!("unexpected fault: {f}"))
+}
+
+// ---- arithmetic ------------------------------------------------------------
+
+#[test]
+fn alu32_results_are_zero_extended() {
+    assert_eq!(r0(&[mov(0, -1), alu32(ALU_ADD, 0, 1), exit()]), 0);
+    assert_eq!(
+        r0(&[mov(0, -1), alu32(ALU_MOV, 0, -1), exit()]),
+        0xffff_ffff
+    );
+    assert_eq!(
+        r0(&[mov(0, -1), movr(1, 0), alu32r(ALU_MOV, 0, 1), exit()]),
+        0xffff_ffff
+    );
+    assert_eq!(
+        r0(&[mov(0, 5), ins(CLASS_ALU | ALU_NEG, 0, 0, 0, 0), exit()]),
+        0xffff_fffb
+    );
+}
+
+#[test]
+fn division_and_modulo_by_zero() {
+    assert_eq!(
+        r0(&[mov(0, 7), mov(1, 0), alu64r(ALU_DIV, 0, 1), exit()]),
+        0
+    );
+    assert_eq!(
+        r0(&[mov(0, -7), mov(1, 0), alu64r(ALU_MOD, 0, 1), exit()]),
+        -7i64 as u64
+    );
+    assert_eq!(
+        r0(&[mov(0, 7), mov(1, 0), alu32r(ALU_DIV, 0, 1), exit()]),
+        0
+    );
+    // 32-bit modulo by zero leaves the low half, zero-extended.
+    assert_eq!(
+        r0(&[mov(0, -7), mov(1, 0), alu32r(ALU_MOD, 0, 1), exit()]),
+        0xffff_fff9
+    );
+    // Signed forms (off = 1).
+    let sdiv = |w: u8| ins(w | ALU_DIV | SRC_X, 0, 1, 1, 0);
+    let smod = |w: u8| ins(w | ALU_MOD | SRC_X, 0, 1, 1, 0);
+    assert_eq!(r0(&[mov(0, -7), mov(1, 0), sdiv(CLASS_ALU64), exit()]), 0);
+    assert_eq!(
+        r0(&[mov(0, -7), mov(1, 0), smod(CLASS_ALU64), exit()]),
+        -7i64 as u64
+    );
+    assert_eq!(
+        r0(&[mov(0, -7), mov(1, 2), sdiv(CLASS_ALU64), exit()]),
+        -3i64 as u64
+    );
+    assert_eq!(
+        r0(&[mov(0, -7), mov(1, 2), smod(CLASS_ALU64), exit()]),
+        -1i64 as u64
+    );
+    assert_eq!(
+        r0(&[mov(0, -7), mov(1, 0), smod(CLASS_ALU), exit()]),
+        0xffff_fff9
+    );
+}
+
+#[test]
+fn int_min_divided_by_minus_one() {
+    let min64 = lddw(0, i64::MIN as u64);
+    let sdiv = |w: u8| ins(w | ALU_DIV | SRC_X, 0, 1, 1, 0);
+    let smod = |w: u8| ins(w | ALU_MOD | SRC_X, 0, 1, 1, 0);
+    assert_eq!(
+        r0(&[min64[0], min64[1], mov(1, -1), sdiv(CLASS_ALU64), exit()]),
+        i64::MIN as u64
+    );
+    assert_eq!(
+        r0(&[min64[0], min64[1], mov(1, -1), smod(CLASS_ALU64), exit()]),
+        0
+    );
+    assert_eq!(
+        r0(&[mov(0, i32::MIN), mov(1, -1), sdiv(CLASS_ALU), exit()]),
+        0x8000_0000
+    );
+    assert_eq!(
+        r0(&[mov(0, i32::MIN), mov(1, -1), smod(CLASS_ALU), exit()]),
+        0
+    );
+    // Immediate divisor too.
+    assert_eq!(
+        r0(&[
+            mov(0, i32::MIN),
+            ins(CLASS_ALU | ALU_DIV, 0, 0, 1, -1),
+            exit()
+        ]),
+        0x8000_0000
+    );
+}
+
+#[test]
+fn shift_counts_are_masked() {
+    assert_eq!(
+        r0(&[mov(0, 1), mov(1, 65), alu64r(ALU_LSH, 0, 1), exit()]),
+        2
+    );
+    assert_eq!(
+        r0(&[mov(0, 1), mov(1, 33), alu32r(ALU_LSH, 0, 1), exit()]),
+        2
+    );
+    assert_eq!(
+        r0(&[mov(0, -8), mov(1, 66), alu64r(ALU_ARSH, 0, 1), exit()]),
+        -2i64 as u64
+    );
+    assert_eq!(
+        r0(&[mov(0, -8), mov(1, 34), alu32r(ALU_ARSH, 0, 1), exit()]),
+        0xffff_fffe
+    );
+    assert_eq!(r0(&[mov(0, -1), alu32(ALU_RSH, 0, 28), exit()]), 0xf);
+}
+
+#[test]
+fn sign_extending_moves_and_loads() {
+    let movsx = |w: u8, bits: i16| ins(w | ALU_MOV | SRC_X, 0, 1, bits, 0);
+    assert_eq!(
+        r0(&[mov(1, 0x80), movsx(CLASS_ALU64, 8), exit()]),
+        -128i64 as u64
+    );
+    assert_eq!(
+        r0(&[mov(1, 0x8000), movsx(CLASS_ALU64, 16), exit()]),
+        -32768i64 as u64
+    );
+    assert_eq!(
+        r0(&[
+            mov(1, -1),
+            alu64(ALU_RSH, 1, 32),
+            movsx(CLASS_ALU64, 32),
+            exit()
+        ]),
+        u64::MAX
+    );
+    assert_eq!(
+        r0(&[mov(1, 0x80), movsx(CLASS_ALU, 8), exit()]),
+        0xffff_ff80
+    );
+    // ldxs from the stack.
+    let prog = [st(SIZE_B, 10, -1, 0xfe), ldxs(SIZE_B, 0, 10, -1), exit()];
+    assert_eq!(r0(&prog), -2i64 as u64);
+    let prog = [st(SIZE_H, 10, -2, 0x8001), ldxs(SIZE_H, 0, 10, -2), exit()];
+    assert_eq!(r0(&prog), 0xffff_ffff_ffff_8001);
+    let prog = [st(SIZE_W, 10, -4, -5), ldxs(SIZE_W, 0, 10, -4), exit()];
+    assert_eq!(r0(&prog), -5i64 as u64);
+    let prog = [st(SIZE_W, 10, -4, -5), ldx(SIZE_W, 0, 10, -4), exit()];
+    assert_eq!(r0(&prog), 0xffff_fffb);
+}
+
+#[test]
+fn byte_order_operations() {
+    let v = lddw(0, 0x0102_0304_0506_0708);
+    let le = |bits| ins(CLASS_ALU | ALU_END | SRC_K, 0, 0, 0, bits);
+    let be = |bits| ins(CLASS_ALU | ALU_END | SRC_X, 0, 0, 0, bits);
+    let bswap = |bits| ins(CLASS_ALU64 | ALU_END, 0, 0, 0, bits);
+    assert_eq!(r0(&[v[0], v[1], le(16), exit()]), 0x0708);
+    assert_eq!(r0(&[v[0], v[1], le(32), exit()]), 0x0506_0708);
+    assert_eq!(r0(&[v[0], v[1], le(64), exit()]), 0x0102_0304_0506_0708);
+    assert_eq!(r0(&[v[0], v[1], be(16), exit()]), 0x0807);
+    assert_eq!(r0(&[v[0], v[1], be(32), exit()]), 0x0807_0605);
+    assert_eq!(r0(&[v[0], v[1], be(64), exit()]), 0x0807_0605_0403_0201);
+    assert_eq!(r0(&[v[0], v[1], bswap(16), exit()]), 0x0807);
+    assert_eq!(r0(&[v[0], v[1], bswap(64), exit()]), 0x0807_0605_0403_0201);
+}
+
+#[test]
+fn jumps_signed_unsigned_and_32_bit() {
+    // if r1 s> -1 goto +1 (r1 = -2: not taken)
+    let p = [
+        mov(0, 0),
+        mov(1, -2),
+        jmp(JMP_JSGT, 1, -1, 1),
+        mov(0, 1),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 1);
+    // unsigned: -2 > 5
+    let p = [
+        mov(0, 0),
+        mov(1, -2),
+        jmp(JMP_JGT, 1, 5, 1),
+        mov(0, 1),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 0);
+    // jmp32 looks at the low half only: r1 = 0x1_0000_0000 == 0 in 32 bits.
+    let v = lddw(1, 1 << 32);
+    let p = [
+        mov(0, 0),
+        v[0],
+        v[1],
+        ins(CLASS_JMP32 | JMP_JEQ, 1, 0, 1, 0),
+        mov(0, 1),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 0);
+    // gotol: 32-bit offset in imm.
+    let p = [
+        mov(0, 1),
+        ins(CLASS_JMP32 | JMP_JA, 0, 0, 0, 1),
+        mov(0, 2),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 1);
+    let p = [
+        mov(0, 3),
+        mov(1, 3),
+        jmpr(JMP_JSET, 0, 1, 1),
+        mov(0, 9),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 3);
+}
+
+// ---- atomics ---------------------------------------------------------------
+
+#[test]
+fn atomics_fetch_old_values_and_cmpxchg_uses_r0() {
+    // *(u64 *)(r10 - 8) = 10; r1 = 5; fetch_add: r1 = old (10), mem = 15; r0 = mem + r1 = 25
+    let p = [
+        st(SIZE_DW, 10, -8, 10),
+        mov(1, 5),
+        atomic(SIZE_DW, 10, 1, -8, ATOMIC_ADD | ATOMIC_FETCH),
+        ldx(SIZE_DW, 0, 10, -8),
+        alu64r(ALU_ADD, 0, 1),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 25);
+    // Non-fetching add leaves src alone.
+    let p = [
+        st(SIZE_DW, 10, -8, 10),
+        mov(1, 5),
+        atomic(SIZE_DW, 10, 1, -8, ATOMIC_ADD),
+        movr(0, 1),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 5);
+    // cmpxchg success: r0 == mem -> store src, r0 = old.
+    let p = [
+        st(SIZE_DW, 10, -8, 7),
+        mov(0, 7),
+        mov(1, 99),
+        atomic(SIZE_DW, 10, 1, -8, ATOMIC_CMPXCHG),
+        ldx(SIZE_DW, 2, 10, -8),
+        alu64(ALU_LSH, 0, 8),
+        alu64r(ALU_OR, 0, 2),
+        exit(),
+    ];
+    assert_eq!(r0(&p), (7 << 8) | 99);
+    // cmpxchg failure: memory unchanged, r0 = old.
+    let p = [
+        st(SIZE_DW, 10, -8, 7),
+        mov(0, 8),
+        mov(1, 99),
+        atomic(SIZE_DW, 10, 1, -8, ATOMIC_CMPXCHG),
+        ldx(SIZE_DW, 2, 10, -8),
+        alu64(ALU_LSH, 0, 8),
+        alu64r(ALU_OR, 0, 2),
+        exit(),
+    ];
+    assert_eq!(r0(&p), (7 << 8) | 7);
+    // 32-bit fetch results are zero-extended; xchg returns the old value.
+    let p = [
+        st(SIZE_W, 10, -4, -1),
+        mov(1, 0),
+        atomic(SIZE_W, 10, 1, -4, ATOMIC_XCHG),
+        movr(0, 1),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 0xffff_ffff);
+    let p = [
+        st(SIZE_W, 10, -4, -1),
+        mov(1, 1),
+        atomic(SIZE_W, 10, 1, -4, ATOMIC_OR | ATOMIC_FETCH),
+        movr(0, 1),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 0xffff_ffff);
+    // and/xor
+    let p = [
+        st(SIZE_DW, 10, -8, 0b1100),
+        mov(1, 0b1010),
+        atomic(SIZE_DW, 10, 1, -8, ATOMIC_XOR),
+        ldx(SIZE_DW, 0, 10, -8),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 0b0110);
+    let p = [
+        st(SIZE_DW, 10, -8, 0b1100),
+        mov(1, 0b1010),
+        atomic(SIZE_DW, 10, 1, -8, ATOMIC_AND),
+        ldx(SIZE_DW, 0, 10, -8),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 0b1000);
+}
+
+#[test]
+fn load_acquire_and_store_release() {
+    // store_release: *(u16 *)(r10 - 2) = r1; load_acquire: r0 = *(u16 *)(r10 - 2)
+    let p = [
+        mov(1, 0x12345),
+        atomic(SIZE_H, 10, 1, -2, ATOMIC_STORE_REL),
+        movr(2, 10),
+        atomic(SIZE_H, 0, 2, -2, ATOMIC_LOAD_ACQ),
+        exit(),
+    ];
+    assert_eq!(r0(&p), 0x2345);
+}
+
+// ---- memory and faults -----------------------------------------------------
+
+#[test]
+fn memory_faults_name_region_offset_size_and_instruction() {
+    let f = run(&[st(SIZE_B, 10, 0, 0), exit()]).unwrap_err();
+    assert_eq!(f.pc, 0);
+    assert!(
+        matches!(
+            f.kind,
+            FaultKind::OutOfBounds {
+                region: RegionKind::Stack { frame: 0 },
+                offset: 512,
+                size: 1,
+                ..
+            }
+        ),
+        "{f}"
+    );
+    let f = run(&[ldx(SIZE_DW, 0, 10, -520), exit()]).unwrap_err();
+    assert!(
+        matches!(
+            f.kind,
+            FaultKind::OutOfBounds {
+                offset: -8,
+                size: 8,
+                ..
+            }
+        ),
+        "{f}"
+    );
+    assert!(
+        f.to_string().contains("offset -8 of the stack of frame 0"),
+        "{f}"
+    );
+    let f = run(&[mov(1, 0), ldx(SIZE_W, 0, 1, 16), exit()]).unwrap_err();
+    assert_eq!(f.pc, 1);
+    assert!(
+        matches!(
+            f.kind,
+            FaultKind::NoRegion {
+                addr: 16,
+                size: 4,
+                write: false
+            }
+        ),
+        "{f}"
+    );
+    // Input memory: r1/r2 set, accesses bounded.
+    let ctx = Context::memory(vec![1, 2, 3]);
+    assert_eq!(
+        run_with(
+            &[ldx(SIZE_B, 0, 1, 2), alu64r(ALU_ADD, 0, 2), exit()],
+            &mut NoHelpers,
+            &ctx
+        )
+        .unwrap(),
+        6
+    );
+    let f = run_with(&[ldx(SIZE_H, 0, 1, 2), exit()], &mut NoHelpers, &ctx).unwrap_err();
+    assert!(
+        matches!(
+            f.kind,
+            FaultKind::OutOfBounds {
+                region: RegionKind::Input,
+                ..
+            }
+        ),
+        "{f}"
+    );
+}
+
+#[test]
+fn faults_carry_source_lines() {
+    let mut p = program(&[mov(0, 0), st(SIZE_B, 10, 8, 0), exit()]);
+    p.set_lines([
+        (
+            0,
+            SourceLine {
+                file: "x.c".into(),
+                line: 3,
+                column: 1,
+                text: "int x = 0;".into(),
+            },
+        ),
+        (
+            1,
+            SourceLine {
+                file: "x.c".into(),
+                line: 4,
+                column: 1,
+                text: "buf[520] = 0;".into(),
+            },
+        ),
+    ]);
+    let mut m = Machine::new(p);
+    let f = m.run_context(&mut NoHelpers, &Context::none()).unwrap_err();
+    assert_eq!(f.line.as_ref().map(|l| l.line), Some(4));
+    assert!(
+        f.to_string()
+            .starts_with("instruction 1 (x.c:4: buf[520] = 0;)"),
+        "{f}"
+    );
+}
+
+#[test]
+fn step_budget_and_unknown_helper_are_faults() {
+    let mut m = Machine::new(program(&[ja(-1), exit()]));
+    m.set_config(Config {
+        step_budget: 1000,
+        ..Config::default()
+    });
+    let f = m.run_context(&mut NoHelpers, &Context::none()).unwrap_err();
+    assert_eq!(f.kind, FaultKind::StepBudget { steps: 1000 });
+    assert_eq!(m.steps(), 1000);
+    let f = run(&[call(1), exit()]).unwrap_err();
+    assert_eq!(f.kind, FaultKind::UnknownHelper { id: 1 });
+}
+
+/// An environment with global data maps: map fd 1 is a writable `.data`,
+/// map fd 2 a read-only `.rodata`; helper 1 returns a fresh 8-byte buffer and
+/// helper 2 frees the region r1 points into.
+#[derive(Default)]
+struct GlobalsEnv {
+    regions: std::collections::HashMap<u64, u64>,
+}
+
+impl Env for GlobalsEnv {
+    fn call_helper(&mut self, id: i32, call: &mut HelperCall<'_>) -> Result<HelperOutcome, Fault> {
+        match id {
+            1 => Ok(HelperOutcome::Return(
+                call.alloc(RegionKind::HelperBuffer { helper: 1 }, vec![7; 8], true)
+                    .1,
+            )),
+            2 => {
+                let (rid, _, _) = call
+                    .region_of(call.arg(1))
+                    .ok_or_else(|| call.error(2, "not a pointer"))?;
+                call.free(rid);
+                Ok(HelperOutcome::Return(0))
+            }
+            _ => Err(call.fault(FaultKind::UnknownHelper { id })),
+        }
+    }
+    fn resolve_imm64(
+        &mut self,
+        kind: Imm64Kind,
+        imm: u64,
+        call: &mut HelperCall<'_>,
+    ) -> Result<u64, Fault> {
+        assert_eq!(kind, Imm64Kind::MapValue);
+        let fd = imm & 0xffff_ffff;
+        let off = imm >> 32;
+        let base = match self.regions.get(&fd) {
+            Some(&a) => a,
+            None => {
+                let (_, a) = call.alloc(
+                    RegionKind::GlobalData { map: fd as u32 },
+                    vec![0; 16],
+                    fd == 1,
+                );
+                self.regions.insert(fd, a);
+                a
+            }
+        };
+        Ok(base + off)
+    }
+}
+
+#[test]
+fn global_data_rodata_is_read_only_and_freed_regions_fault() {
+    let data = ld_map(1, PSEUDO_MAP_VALUE, 1, 8);
+    let rodata = ld_map(1, PSEUDO_MAP_VALUE, 2, 0);
+    let p = [
+        data[0],
+        data[1],
+        st(SIZE_DW, 1, 0, 42),
+        ldx(SIZE_DW, 0, 1, 0),
+        exit(),
+    ];
+    assert_eq!(
+        run_with(&p, &mut GlobalsEnv::default(), &Context::none()).unwrap(),
+        42
+    );
+    let p = [data[0], data[1], st(SIZE_DW, 1, 8, 42), exit()];
+    let f = run_with(&p, &mut GlobalsEnv::default(), &Context::none()).unwrap_err();
+    assert!(
+        matches!(
+            f.kind,
+            FaultKind::OutOfBounds {
+                region: RegionKind::GlobalData { map: 1 },
+                offset: 16,
+                ..
+            }
+        ),
+        "{f}"
+    );
+    let p = [rodata[0], rodata[1], st(SIZE_W, 1, 0, 1), exit()];
+    let f = run_with(&p, &mut GlobalsEnv::default(), &Context::none()).unwrap_err();
+    assert!(
+        matches!(
+            f.kind,
+            FaultKind::ReadOnly {
+                region: RegionKind::GlobalData { map: 2 },
+                ..
+            }
+        ),
+        "{f}"
+    );
+    // A helper buffer, used, freed, used again.
+    let p = [
+        call(1),
+        movr(6, 0),
+        ldx(SIZE_B, 7, 6, 0),
+        movr(1, 6),
+        call(2),
+        ldx(SIZE_B, 0, 6, 0),
+        exit(),
+    ];
+    let f = run_with(&p, &mut GlobalsEnv::default(), &Context::none()).unwrap_err();
+    assert_eq!(f.pc, 5);
+    assert!(
+        matches!(
+            f.kind,
+            FaultKind::Freed {
+                region: RegionKind::HelperBuffer { helper: 1 },
+                ..
+            }
+        ),
+        "{f}"
+    );
+    // Unresolved map references are faults in an environment without maps.
+    let f = run(&[data[0], data[1], exit()]).unwrap_err();
+    assert!(matches!(f.kind, FaultKind::UnresolvedImm64 { .. }), "{f}");
+}
+
+// ---- calls -----------------------------------------------------------------
+
+#[test]
+fn local_calls_preserve_r6_to_r9_and_get_their_own_stack() {
+    // main: r6 = 6; *(r10-8) = 1; call f; r0 += r6; r0 += *(r10-8); exit
+    // f:    r6 = 100; *(r10-8) = 50; r0 = *(r10-8); exit
+    let p = [
+        mov(6, 6),
+        st(SIZE_DW, 10, -8, 1),
+        call_local(3),
+        alu64r(ALU_ADD, 0, 6),
+        ldx(SIZE_DW, 1, 10, -8),
+        alu64r(ALU_ADD, 0, 1),
+        exit(),
+        mov(6, 100),
+        st(SIZE_DW, 10, -8, 50),
+        ldx(SIZE_DW, 0, 10, -8),
+        exit(),
+    ];
+    // Fix the call offset: target is slot 7 = 2 + 1 + 4.
+    let mut p = p.to_vec();
+    p[2] = call_local(4);
+    assert_eq!(r0(&p), 50 + 6 + 1);
+}
+
+#[test]
+fn call_depth_is_limited_to_8_frames() {
+    // f calls itself forever.
+    let p = [call_local(-1), exit()];
+    let p = [call_local(0), exit(), p[0], p[1]];
+    let mut p = p.to_vec();
+    p[0] = call_local(1);
+    p[2] = call_local(-1);
+    let f = run(&p).unwrap_err();
+    assert_eq!(f.kind, FaultKind::CallDepth { frames: 9 });
+}
+
+#[test]
+fn combined_stack_limit_applies_when_depths_are_known() {
+    // main calls f which calls g; each frame 256 bytes -> 768 > 512.
+    let p = [
+        call_local(1),
+        exit(),
+        call_local(1),
+        exit(),
+        mov(0, 1),
+        exit(),
+    ];
+    let mut prog = program(&p);
+    prog.set_stack_depths(&[256, 256, 256]).unwrap();
+    let mut m = Machine::new(prog.clone());
+    m.enforce_stack_limit(true);
+    let f = m.run_context(&mut NoHelpers, &Context::none()).unwrap_err();
+    assert_eq!(
+        f.kind,
+        FaultKind::StackLimit {
+            needed: 768,
+            limit: 512
+        }
+    );
+    prog.set_stack_depths(&[256, 128, 128]).unwrap();
+    let mut m = Machine::new(prog);
+    m.enforce_stack_limit(true);
+    assert_eq!(m.run_context(&mut NoHelpers, &Context::none()).unwrap(), 1);
+    assert_eq!(
+        m.memory().region(ids::STACK0 + 2).unwrap().bytes().len(),
+        128
+    );
+}
+
+#[test]
+fn callx_calls_a_function_address() {
+    // r1 = &f; callx r1; exit   f: r0 = 77; exit
+    let f = ld_func(1, 3);
+    let p = [f[0], f[1], callx(1), exit(), mov(0, 77), exit()];
+    assert_eq!(r0(&p), 77);
+    let p = [
+        mov(1, 0),
+        lddw(1, code_address(0, 1))[0],
+        lddw(1, code_address(0, 1))[1],
+        callx(1),
+        exit(),
+    ];
+    let e = run(&p).unwrap_err();
+    assert!(matches!(e.kind, FaultKind::BadCallTarget { .. }), "{e}");
+}
+
+/// `bpf_loop(n, callback, ctx, flags)` as helper 181, and a tail-call helper 12.
+struct LoopEnv {
+    tail_target: Option<usize>,
+}
+
+impl Env for LoopEnv {
+    fn call_helper(&mut self, id: i32, call: &mut HelperCall<'_>) -> Result<HelperOutcome, Fault> {
+        match id {
+            181 => self.resume(Callee::Helper(181), 0, 0, call),
+            12 => Ok(self
+                .tail_target
+                .map_or(HelperOutcome::KeepR0, HelperOutcome::TailCall)),
+            _ => Err(call.fault(FaultKind::UnknownHelper { id })),
+        }
+    }
+    fn resume(
+        &mut self,
+        callee: Callee,
+        state: u64,
+        r0: u64,
+        call: &mut HelperCall<'_>,
+    ) -> Result<HelperOutcome, Fault> {
+        assert_eq!(callee, Callee::Helper(181));
+        let [n, cb, ctx, _, _] = call.args();
+        let done = state; // iterations finished so far
+        if done > 0 && r0 == 1 || done >= n {
+            return Ok(HelperOutcome::Return(done));
+        }
+        Ok(HelperOutcome::Callback {
+            target: cb,
+            args: [done, ctx, 0, 0, 0],
+            state: done + 1,
+        })
+    }
+}
+
+fn bpf_loop_program(n: i32) -> Vec<RawInsn> {
+    // main: *(u64 *)(r10-8) = 0; r1 = n; r2 = &cb; r3 = r10 - 8; r4 = 0; call bpf_loop;
+    //       r0 = r0 << 32 | *(r10-8); exit
+    // cb(i, ctx): *(u64 *)ctx += i; r0 = (i == 4); exit
+    let f = ld_func(2, 10);
+    vec![
+        st(SIZE_DW, 10, -8, 0),
+        mov(1, n),
+        f[0],
+        f[1],
+        movr(3, 10),
+        alu64(ALU_ADD, 3, -8),
+        mov(4, 0),
+        call(181),
+        alu64(ALU_LSH, 0, 32),
+        ldx(SIZE_DW, 1, 10, -8),
+        alu64r(ALU_OR, 0, 1),
+        exit(),
+        // cb at slot 12 (ld_func at slot 2: 2 + 1 + 10 = 13?) -> see assertion below
+        ldx(SIZE_DW, 4, 2, 0),
+        alu64r(ALU_ADD, 4, 1),
+        stx(SIZE_DW, 2, 4, 0),
+        mov(0, 0),
+        jmp(JMP_JNE, 1, 4, 1),
+        mov(0, 1),
+        exit(),
+    ]
+}
+
+#[test]
+fn callbacks_run_the_subprogram_per_iteration() {
+    let mut p = bpf_loop_program(3);
+    // The callback starts at slot 12; ld_imm64 at slot 2 jumps relative to slot 3.
+    p[2] = ld_func(2, 9)[0];
+    assert_eq!(
+        run_with(&p, &mut LoopEnv { tail_target: None }, &Context::none()).unwrap(),
+        (3 << 32) | 3
+    );
+    // The callback stops the loop by returning 1 at i == 4.
+    let mut p = bpf_loop_program(10);
+    p[2] = ld_func(2, 9)[0];
+    assert_eq!(
+        run_with(&p, &mut LoopEnv { tail_target: None }, &Context::none()).unwrap(),
+        (5 << 32) | 10
+    );
+}
+
+#[test]
+fn tail_calls_switch_programs_and_stop_after_33() {
+    // prog 0: r6 = 1; tail_call; r0 = 100 (only if the tail call failed); exit
+    // prog 1: tail-calls itself; when that fails: r0 = 7; exit
+    let p0 = program(&[mov(6, 1), call(12), mov(0, 100), exit()]);
+    let p1 = program(&[alu64(ALU_ADD, 6, 1), call(12), movr(0, 6), exit()]);
+    let mut m = Machine::with_programs(vec![p0.clone(), p1]);
+    m.start(0, &Context::none()).unwrap();
+    let r = m
+        .run(&mut LoopEnv {
+            tail_target: Some(1),
+        })
+        .unwrap();
+    assert_eq!(m.tail_calls(), 33);
+    // r6 counts program 1's runs: 1 + 33.
+    assert_eq!(r, 34);
+    // An empty slot: continue after the call.
+    let mut m = Machine::new(p0);
+    assert_eq!(
+        m.run_context(&mut LoopEnv { tail_target: None }, &Context::none())
+            .unwrap(),
+        100
+    );
+}
+
+#[test]
+fn may_goto_falls_through_for_the_budget_then_jumps() {
+    // r0 = 0; loop: may_goto +2; r0 += 1; ja loop; exit
+    let p = [mov(0, 0), may_goto(2), alu64(ALU_ADD, 0, 1), ja(-3), exit()];
+    let mut m = Machine::new(program(&p));
+    m.set_config(Config {
+        may_goto_budget: 1000,
+        ..Config::default()
+    });
+    assert_eq!(
+        m.run_context(&mut NoHelpers, &Context::none()).unwrap(),
+        1000
+    );
+    assert_eq!(r0(&p), MAY_GOTO_BUDGET);
+}
+
+// ---- packets and contexts --------------------------------------------------
+
+const FRAME: [u8; 18] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x00, 0xde, 0xad, 0xbe, 0xef,
+];
+
+#[test]
+fn ld_abs_and_ld_ind_are_big_endian_and_end_the_program_when_out_of_bounds() {
+    let ctx = Context::skb(SkbProgram::SocketFilter, &FRAME, SkBuff::default());
+    let abs = |size, imm| ins(CLASS_LD | MODE_ABS | size, 0, 0, 0, imm);
+    let ind = |size, s, imm| ins(CLASS_LD | MODE_IND | size, 0, s, 0, imm);
+    let go = |p: &[RawInsn]| run_with(p, &mut NoHelpers, &ctx).unwrap();
+    assert_eq!(go(&[abs(SIZE_H, 12), exit()]), 0x0800);
+    assert_eq!(go(&[abs(SIZE_W, 14), exit()]), 0xdead_beef);
+    assert_eq!(go(&[mov(7, 10), ind(SIZE_B, 7, 5), exit()]), 0xad);
+    // Out of bounds: the program ends at once with r0 = 0.
+    assert_eq!(go(&[abs(SIZE_W, 15), mov(0, 9), exit()]), 0);
+    assert_eq!(go(&[mov(7, -1), ind(SIZE_B, 7, 0), mov(0, 9), exit()]), 0);
+}
+
+#[test]
+fn xdp_context_loads_yield_packet_pointers() {
+    // r0 = data_end - data; plus meta length in the high half.
+    let p = [
+        ldx(SIZE_W, 2, 1, 0),
+        ldx(SIZE_W, 3, 1, 4),
+        ldx(SIZE_W, 4, 1, 8),
+        movr(0, 3),
+        alu64r(ALU_SUB, 0, 2),
+        alu64r(ALU_SUB, 2, 4),
+        alu64(ALU_LSH, 2, 32),
+        alu64r(ALU_OR, 0, 2),
+        exit(),
+    ];
+    let ctx = Context::xdp(
+        &FRAME,
+        &[1, 2, 3, 4],
+        XdpMd {
+            ingress_ifindex: 3,
+            rx_queue_index: 1,
+            egress_ifindex: 0,
+        },
+    );
+    assert_eq!(run_with(&p, &mut NoHelpers, &ctx).unwrap(), (4 << 32) | 18);
+    assert_eq!(
+        run_with(&[ldx(SIZE_W, 0, 1, 12), exit()], &mut NoHelpers, &ctx).unwrap(),
+        3
+    );
+    // Reading the metadata through data_meta.
+    assert_eq!(
+        run_with(
+            &[ldx(SIZE_W, 2, 1, 8), ldx(SIZE_B, 0, 2, 3), exit()],
+            &mut NoHelpers,
+            &ctx
+        )
+        .unwrap(),
+        4
+    );
+    // 8-byte load of a pointer field and any write are refused.
+    let f = run_with(&[ldx(SIZE_DW, 0, 1, 0), exit()], &mut NoHelpers, &ctx).unwrap_err();
+    assert!(
+        matches!(
+            f.kind,
+            FaultKind::BadContextAccess {
+                offset: 0,
+                size: 8,
+                write: false,
+                ..
+            }
+        ),
+        "{f}"
+    );
+    let f = run_with(&[st(SIZE_W, 1, 12, 0), exit()], &mut NoHelpers, &ctx).unwrap_err();
+    assert!(
+        matches!(f.kind, FaultKind::BadContextAccess { write: true, .. }),
+        "{f}"
+    );
+    // The packet is writable; one byte past data_end is not.
+    let p = [
+        ldx(SIZE_W, 2, 1, 0),
+        st(SIZE_B, 2, 17, 0x11),
+        ldx(SIZE_B, 0, 2, 17),
+        exit(),
+    ];
+    assert_eq!(run_with(&p, &mut NoHelpers, &ctx).unwrap(), 0x11);
+    let p = [ldx(SIZE_W, 2, 1, 0), ldx(SIZE_B, 0, 2, 18), exit()];
+    let f = run_with(&p, &mut NoHelpers, &ctx).unwrap_err();
+    assert!(
+        matches!(f.kind, FaultKind::OutOfBounds { region: RegionKind::Packet, offset, .. } if offset == XDP_HEADROOM as i64 + 18),
+        "{f}"
+    );
+}
+
+#[test]
+fn sk_buff_fields_follow_the_program_type() {
+    let fields = SkBuff {
+        mark: 5,
+        protocol: 0x0008,
+        cb: [1, 2, 3, 4, 5],
+        tstamp: 1 << 40,
+        ..SkBuff::default()
+    };
+    let tc = Context::skb(SkbProgram::Tc, &FRAME, fields);
+    let sock = Context::skb(SkbProgram::SocketFilter, &FRAME, fields);
+    let go = |p: &[RawInsn], c: &Context| run_with(p, &mut NoHelpers, c);
+    assert_eq!(
+        go(&[ldx(SIZE_W, 0, 1, sk_buff::LEN as i16), exit()], &tc).unwrap(),
+        18
+    );
+    assert_eq!(
+        go(&[ldx(SIZE_W, 0, 1, sk_buff::MARK as i16), exit()], &tc).unwrap(),
+        5
+    );
+    // Narrow loads of plain fields, 8-byte loads of tstamp, 8-byte cb access.
+    assert_eq!(
+        go(&[ldx(SIZE_B, 0, 1, sk_buff::PROTOCOL as i16), exit()], &tc).unwrap(),
+        0x08
+    );
+    assert_eq!(
+        go(&[ldx(SIZE_DW, 0, 1, sk_buff::TSTAMP as i16), exit()], &tc).unwrap(),
+        1 << 40
+    );
+    assert_eq!(
+        go(&[ldx(SIZE_DW, 0, 1, sk_buff::CB as i16), exit()], &tc).unwrap(),
+        (2 << 32) | 1
+    );
+    // data_end - data.
+    let p = [
+        ldx(SIZE_W, 2, 1, 76),
+        ldx(SIZE_W, 0, 1, 80),
+        alu64r(ALU_SUB, 0, 2),
+        exit(),
+    ];
+    assert_eq!(go(&p, &tc).unwrap(), 18);
+    // TC may write mark; a socket filter may not, and may not read data.
+    let p = [
+        st(SIZE_W, 1, sk_buff::MARK as i16, 9),
+        ldx(SIZE_W, 0, 1, sk_buff::MARK as i16),
+        exit(),
+    ];
+    assert_eq!(go(&p, &tc).unwrap(), 9);
+    assert!(matches!(
+        go(&p, &sock).unwrap_err().kind,
+        FaultKind::BadContextAccess { write: true, .. }
+    ));
+    assert!(matches!(
+        go(&[ldx(SIZE_W, 0, 1, 76), exit()], &sock)
+            .unwrap_err()
+            .kind,
+        FaultKind::BadContextAccess { .. }
+    ));
+    // Socket filters may write cb; nobody may write len.
+    let p = [
+        st(SIZE_W, 1, sk_buff::CB as i16 + 16, 9),
+        ldx(SIZE_W, 0, 1, sk_buff::CB as i16 + 16),
+        exit(),
+    ];
+    assert_eq!(go(&p, &sock).unwrap(), 9);
+    assert!(go(&[st(SIZE_W, 1, 0, 1), exit()], &tc).is_err());
+    // TC may write the packet; a cgroup_skb program may not.
+    let cg = Context::skb(SkbProgram::CgroupSkb, &FRAME, fields);
+    let p = [
+        ldx(SIZE_W, 2, 1, 76),
+        st(SIZE_B, 2, 0, 1),
+        mov(0, 1),
+        exit(),
+    ];
+    assert_eq!(go(&p, &tc).unwrap(), 1);
+    assert!(matches!(
+        go(&p, &cg).unwrap_err().kind,
+        FaultKind::ReadOnly {
+            region: RegionKind::Packet,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn tracing_contexts_are_read_only_raw_bytes() {
+    let mut regs = [0u64; 21];
+    regs[14] = 0xabc; // rdi
+    let ctx = Context::pt_regs(&regs);
+    assert_eq!(
+        run_with(&[ldx(SIZE_DW, 0, 1, 112), exit()], &mut NoHelpers, &ctx).unwrap(),
+        0xabc
+    );
+    assert!(run_with(&[st(SIZE_DW, 1, 112, 0), exit()], &mut NoHelpers, &ctx).is_err());
+    assert!(run_with(&[ldx(SIZE_DW, 0, 1, 168), exit()], &mut NoHelpers, &ctx).is_err());
+    let ctx = Context::raw_tracepoint(&[5, 6]);
+    assert_eq!(
+        run_with(&[ldx(SIZE_DW, 0, 1, 8), exit()], &mut NoHelpers, &ctx).unwrap(),
+        6
+    );
+    let ctx = Context::tracepoint(vec![1, 0, 0, 0, 9, 0, 0, 0]);
+    assert_eq!(
+        run_with(&[ldx(SIZE_W, 0, 1, 4), exit()], &mut NoHelpers, &ctx).unwrap(),
+        9
+    );
+    // Misaligned loads are refused, as the kernel does.
+    assert!(run_with(&[ldx(SIZE_W, 0, 1, 2), exit()], &mut NoHelpers, &ctx).is_err());
+}
+
+/// Helper 44 moves the XDP data pointer by r2 bytes (like xdp_adjust_head).
+struct AdjustEnv;
+
+impl Env for AdjustEnv {
+    fn call_helper(&mut self, id: i32, call: &mut HelperCall<'_>) -> Result<HelperOutcome, Fault> {
+        let (meta, data, end, _) = call
+            .memory()
+            .packet_window()
+            .ok_or_else(|| call.error(id, "no packet"))?;
+        let new = (data as i64 + call.arg(2) as i64) as u32;
+        call.set_packet_window(meta.min(new), new, end)?;
+        Ok(HelperOutcome::Return(0))
+    }
+}
+
+#[test]
+fn context_pointers_follow_packet_adjustments() {
+    // adjust by +14, then r0 = data_end - data.
+    let p = [
+        movr(6, 1),
+        mov(2, 14),
+        call(44),
+        ldx(SIZE_W, 2, 6, 0),
+        ldx(SIZE_W, 0, 6, 4),
+        alu64r(ALU_SUB, 0, 2),
+        exit(),
+    ];
+    let ctx = Context::xdp(&FRAME, &[], XdpMd::default());
+    assert_eq!(run_with(&p, &mut AdjustEnv, &ctx).unwrap(), 4);
+}
+
+// ---- stepping and undo -----------------------------------------------------
+
+#[test]
+fn stepping_gives_the_same_result_as_running() {
+    let mut p = bpf_loop_program(6);
+    p[2] = ld_func(2, 9)[0];
+    let mut m = Machine::new(program(&p));
+    m.start(0, &Context::none()).unwrap();
+    let mut env = LoopEnv { tail_target: None };
+    let mut steps = 0;
+    let r = loop {
+        let s = m.step(&mut env);
+        steps += 1;
+        match s.outcome {
+            StepOutcome::Running => {}
+            StepOutcome::Exited(r0) => break r0,
+            StepOutcome::Faulted(f) => panic!("{f}"),
+        }
+    };
+    let full = run_with(&p, &mut LoopEnv { tail_target: None }, &Context::none()).unwrap();
+    assert_eq!(r, full);
+    assert_eq!(m.steps(), steps);
+    assert_eq!(m.status(), Status::Exited(full));
+}
+
+#[test]
+fn undoing_every_recorded_step_restores_the_exact_state() {
+    // Calls, callbacks, stack and packet stores, helper allocations and frees,
+    // packet window moves: everything a step can change.
+    let mut p = bpf_loop_program(5);
+    p[2] = ld_func(2, 9)[0];
+    struct Everything(LoopEnv, GlobalsEnv);
+    impl Env for Everything {
+        fn call_helper(
+            &mut self,
+            id: i32,
+            call: &mut HelperCall<'_>,
+        ) -> Result<HelperOutcome, Fault> {
+            match id {
+                181 | 12 => self.0.call_helper(id, call),
+                44 => AdjustEnv.call_helper(id, call),
+                _ => self.1.call_helper(id, call),
+            }
+        }
+        fn resume(
+            &mut self,
+            c: Callee,
+            s: u64,
+            r0: u64,
+            call: &mut HelperCall<'_>,
+        ) -> Result<HelperOutcome, Fault> {
+            self.0.resume(c, s, r0, call)
+        }
+        fn resolve_imm64(
+            &mut self,
+            k: Imm64Kind,
+            imm: u64,
+            call: &mut HelperCall<'_>,
+        ) -> Result<u64, Fault> {
+            self.1.resolve_imm64(k, imm, call)
+        }
+    }
+    // Prefix: allocate a buffer, write it, free it, store into the packet, adjust the head.
+    let data = ld_map(6, PSEUDO_MAP_VALUE, 1, 0);
+    let mut prefix = vec![
+        movr(9, 1),
+        call(1),
+        st(SIZE_DW, 0, 0, 3),
+        movr(1, 0),
+        call(2),
+        data[0],
+        data[1],
+        st(SIZE_DW, 6, 0, 77),
+        ldx(SIZE_W, 2, 9, 0),
+        st(SIZE_B, 2, 0, 0x55),
+        mov(2, 2),
+        call(44),
+    ];
+    prefix.extend(p);
+    let mut m = Machine::new(program(&prefix));
+    m.start(0, &Context::xdp(&FRAME, &[9, 9], XdpMd::default()))
+        .unwrap();
+    let mut env = Everything(LoopEnv { tail_target: None }, GlobalsEnv::default());
+    let mut snapshots = vec![m.state().clone()];
+    let mut log = Vec::new();
+    loop {
+        let s = m.step(&mut env);
+        let done = !matches!(s.outcome, StepOutcome::Running);
+        if let StepOutcome::Faulted(f) = &s.outcome {
+            panic!("{f}");
+        }
+        log.push(s);
+        snapshots.push(m.state().clone());
+        if done {
+            break;
+        }
+    }
+    assert!(log.len() > 40, "the program ran {} steps", log.len());
+    assert!(log.iter().any(|s| {
+        s.effects
+            .iter()
+            .any(|e| matches!(e, Effect::FramePopped { .. }))
+    }));
+    assert!(log.iter().any(|s| {
+        s.effects
+            .iter()
+            .any(|e| matches!(e, Effect::RegionCreated { .. }))
+    }));
+    // Undo newest first; after each undo the state equals the recorded snapshot.
+    while let Some(s) = log.pop() {
+        m.undo(&s);
+        assert_eq!(
+            m.state(),
+            &snapshots[log.len()],
+            "after undoing step at pc {}",
+            s.pc
+        );
+    }
+    assert_eq!(m.state(), &snapshots[0]);
+}
