@@ -14,18 +14,11 @@ use super::ObjectError;
 
 /// `R_BPF_64_64`: a 64-bit immediate of an `ld_imm64` (map or function address).
 pub(crate) const R_BPF_64_64: u32 = 1;
-/// `R_BPF_64_ABS64` / `R_BPF_64_ABS32`: data relocations (in .BTF, debug info).
-pub(crate) const R_BPF_64_ABS64: u32 = 2;
-pub(crate) const R_BPF_64_ABS32: u32 = 3;
-/// `R_BPF_64_NODYLD32`: 32-bit data relocation (in .BTF.ext, debug info).
-pub(crate) const R_BPF_64_NODYLD32: u32 = 4;
 /// `R_BPF_64_32`: the immediate of a `call` (bpf-to-bpf call).
 pub(crate) const R_BPF_64_32: u32 = 10;
 
 /// `SHF_EXECINSTR`: the section holds instructions.
 const SHF_EXECINSTR: u64 = 0x4;
-/// `SHF_WRITE`: the section is writable (distinguishes .data from .rodata).
-const SHF_WRITE: u64 = 0x1;
 
 /// One section of the ELF file, with its bytes (empty for NOBITS, see `size`).
 #[derive(Clone, Debug)]
@@ -36,7 +29,6 @@ pub(crate) struct ElfSection {
     /// Size in memory (for .bss, larger than `data`, which is empty).
     pub size: u64,
     pub executable: bool,
-    pub writable: bool,
     pub nobits: bool,
 }
 
@@ -59,10 +51,9 @@ pub(crate) struct ElfSymbol {
     pub global: bool,
 }
 
-/// One relocation entry: patch at byte `offset` of the section it belongs to.
+/// One relocation entry (keyed by the byte offset it patches in its section).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ElfRelocation {
-    pub offset: u64,
     pub symbol: usize,
     pub r_type: u32,
 }
@@ -138,14 +129,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ElfTables, ObjectError> {
                 RelocationFlags::Elf { r_type } => r_type,
                 _ => continue,
             };
-            relocs.insert(
-                offset,
-                ElfRelocation {
-                    offset,
-                    symbol,
-                    r_type,
-                },
-            );
+            relocs.insert(offset, ElfRelocation { symbol, r_type });
         }
         if !relocs.is_empty() {
             relocations.insert(index, relocs);
@@ -158,7 +142,6 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ElfTables, ObjectError> {
                 data,
                 size: section.size(),
                 executable: sh_flags & SHF_EXECINSTR != 0,
-                writable: sh_flags & SHF_WRITE != 0,
                 nobits,
             },
         );
