@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::{MapType, ProgType};
+
 use super::directory::{RetvalCount, TraceDirectory};
 use super::model::{LostCount, SnapshotTime};
 
@@ -49,6 +51,8 @@ pub struct ProgramSummary {
     pub section: String,
     /// The kernel's `enum bpf_prog_type`.
     pub prog_type: u32,
+    /// bpftool's name of the type ("xdp"), or "type N" if unknown.
+    pub prog_type_name: String,
     pub attach_point: String,
     pub insn_count: u64,
     pub has_btf: bool,
@@ -71,6 +75,8 @@ pub struct MapSummary {
     pub name: String,
     /// The kernel's `enum bpf_map_type`.
     pub map_type: u32,
+    /// bpftool's name of the type ("hash"), or "type N" if unknown.
+    pub map_type_name: String,
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
@@ -96,6 +102,8 @@ impl TraceSummary {
                     name: p.name.clone(),
                     section: p.section.clone(),
                     prog_type: p.prog_type,
+                    prog_type_name: ProgType::from_number(p.prog_type)
+                        .map_or_else(|| format!("type {}", p.prog_type), |t| t.name().to_string()),
                     attach_point: p.attach_point.clone(),
                     insn_count: p.insns.len() as u64,
                     has_btf: p.btf.is_some(),
@@ -150,6 +158,8 @@ impl TraceSummary {
                     id: m.id,
                     name: m.name.clone(),
                     map_type: m.map_type,
+                    map_type_name: MapType::from_number(m.map_type)
+                        .map_or_else(|| format!("type {}", m.map_type), |t| t.name().to_string()),
                     key_size: m.key_size,
                     value_size: m.value_size,
                     max_entries: m.max_entries,
