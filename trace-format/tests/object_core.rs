@@ -1,0 +1,75 @@
+//! CO-RE: a program compiled against a one-field local `struct task_struct`
+//! must, after `link_with_btf` against the running kernel's BTF, load `pid`
+//! from the kernel's real offset — which our own BTF reader also reports.
+//! Built at test time with clang-19 (never committed); skipped, saying so,
+//! when clang-19 or the kernel BTF is missing.
+
+use std::process::Command;
+
+use bpfrr_trace::btf::{Btf, BtfKind};
+use bpfrr_trace::object::ObjectFile;
+
+const SOURCE: &str = r#"
+struct task_struct { int pid; } __attribute__((preserve_access_index));
+static long (*bpf_get_current_task)(void) = (void *)35;
+__attribute__((section("tp_btf/sched_switch"), used))
+int read_pid(void *ctx)
+{
+    struct task_struct *t = (void *)bpf_get_current_task();
+    return t->pid;
+}
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";
+"#;
+
+#[test]
+fn core_moves_field_offsets_to_the_target_kernels() {
+    let Ok(vmlinux) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+        eprintln!("no /sys/kernel/btf/vmlinux; nothing to check");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("bpfrr-object-core-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("core.bpf.c");
+    let obj_path = dir.join("core.bpf.o");
+    std::fs::write(&src, SOURCE).unwrap();
+    let status = Command::new("clang-19")
+        .args(["-g", "-O2", "-target", "bpf", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj_path)
+        .status();
+    let Ok(status) = status else {
+        eprintln!("clang-19 is not installed; nothing to check");
+        return;
+    };
+    assert!(status.success(), "clang-19 failed on the test program");
+    let bytes = std::fs::read(&obj_path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let kernel = Btf::parse(&vmlinux).unwrap();
+    let task = kernel.find_by_name(BtfKind::Struct, "task_struct").unwrap();
+    let pid_offset = kernel.member_by_name(task, "pid").unwrap().bit_offset / 8;
+    assert!(pid_offset > 0);
+
+    let obj = ObjectFile::parse(&bytes).unwrap();
+    let ldx_off = |insns: &[bpfrr_trace::isa::RawInsn]| {
+        insns
+            .iter()
+            .find(|i| i.code == 0x61) // ldxw
+            .map(|i| i.off as i64)
+            .expect("a 32-bit load of pid")
+    };
+    let plain = obj.link("read_pid", &[]).unwrap();
+    assert_eq!(
+        ldx_off(&plain.insns),
+        0,
+        "without a target BTF, offsets stay as compiled"
+    );
+    let core = obj.link_with_btf("read_pid", &[], &vmlinux).unwrap();
+    assert_eq!(ldx_off(&core.insns), pid_offset as i64);
+    assert_eq!(
+        core.prog_type,
+        bpfrr_trace::catalog::ProgType::Tracing.number()
+    );
+    assert_eq!(core.attach_point, "sched_switch");
+}
