@@ -30,6 +30,8 @@ use bpfrr_trace::isa::opcode::*;
 const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
 const HELPER_MAP_UPDATE_ELEM: i32 = 2;
 const HELPER_MAP_DELETE_ELEM: i32 = 3;
+const HELPER_XDP_ADJUST_HEAD: i32 = 44;
+const HELPER_XDP_ADJUST_TAIL: i32 = 65;
 
 /// `enum bpf_map_type` values used here.
 pub const MAP_TYPE_HASH: u32 = 1;
@@ -135,6 +137,8 @@ pub struct Features {
     /// `load_acquire` / `store_release` (Linux 6.15+).
     pub acquire_release: bool,
     pub packet: bool,
+    /// `bpf_xdp_adjust_head` / `bpf_xdp_adjust_tail` (the packet moves and changes length).
+    pub adjust_packet: bool,
     pub calls: bool,
     pub maps: bool,
 }
@@ -154,6 +158,7 @@ impl Default for Features {
             atomics: true,
             acquire_release: true,
             packet: true,
+            adjust_packet: true,
             calls: true,
             maps: true,
         }
@@ -267,6 +272,8 @@ const DATA_SLOTS: i16 = 8;
 /// Lowest data slot offset (the data area is [DATA_LO, KEY_SLOT)).
 const DATA_LO: i16 = KEY_SLOT - 8 * DATA_SLOTS;
 const DUMP_LO: i16 = DATA_LO - 8 * POOL.len() as i16;
+/// Main keeps the context pointer here (for helpers that take it).
+const CTX_SLOT: i16 = DUMP_LO - 8;
 
 /// Where an item is being generated.
 #[derive(Clone, Debug)]
@@ -473,7 +480,8 @@ impl Gen<'_> {
         let code = &mut func.code;
         let in_main = f == 0;
         if in_main {
-            // r7 = xdp_md->data, r8 = xdp_md->data_end.
+            // Save the context; r7 = xdp_md->data, r8 = xdp_md->data_end.
+            code.push(asm::stx(SIZE_DW, REG_FP, CTX_SLOT, 1));
             code.push(asm::ldx(SIZE_W, false, REG_DATA, 1, 0));
             code.push(asm::ldx(SIZE_W, false, REG_DATA_END, 1, 4));
             for r in POOL {
@@ -617,8 +625,16 @@ impl Gen<'_> {
                     self.branch(scope, func);
                     true
                 }
-                68..=75 if f.packet && scope.in_main => {
+                68..=72 if f.packet && scope.in_main => {
                     self.packet_block(scope, &mut func.code);
+                    true
+                }
+                73..=74 if f.packet && scope.in_main => {
+                    self.packet_var_offset(scope, &mut func.code);
+                    true
+                }
+                75 if f.adjust_packet && scope.in_main => {
+                    self.adjust_packet(&mut func.code);
                     true
                 }
                 76..=84 if f.maps => {
@@ -898,6 +914,85 @@ impl Gen<'_> {
         self.reinit_one(code, t);
     }
 
+    /// A bounds-checked access at a variable offset:
+    /// `rI = rX & mask; rT = data + rI; rU = rT + n; if rU > data_end goto skip`
+    /// then reads and writes of `rT[0..n]`.
+    fn packet_var_offset(&mut self, scope: &Scope, code: &mut Vec<RawInsn>) {
+        let temps: Vec<u8> = scope.writable.clone();
+        if temps.len() < 3 {
+            return self.packet_block(scope, code);
+        }
+        let i = self.rng.pick(&temps);
+        let rest: Vec<u8> = temps.iter().copied().filter(|r| *r != i).collect();
+        let t = self.rng.pick(&rest);
+        let rest: Vec<u8> = rest.iter().copied().filter(|r| *r != t).collect();
+        let u = self.rng.pick(&rest);
+        let x = self.rng.pick(&POOL);
+        let mask = self.rng.pick(&[7, 15, 31, 63]);
+        let n = self.rng.range(1, 16) as i16;
+        code.push(asm::mov64_reg(i, x));
+        code.push(asm::alu(CLASS_ALU64, ALU_AND | SRC_K, i, 0, 0, mask));
+        code.push(asm::mov64_reg(t, REG_DATA));
+        code.push(asm::alu(CLASS_ALU64, ALU_ADD | SRC_X, t, i, 0, 0));
+        code.push(asm::mov64_reg(u, t));
+        code.push(asm::add64_imm(u, n as i32));
+        let at = code.len();
+        code.push(asm::jmp_reg(CLASS_JMP, JMP_JGT, u, REG_DATA_END, 0));
+        let dsts: Vec<u8> = scope
+            .writable
+            .iter()
+            .copied()
+            .filter(|r| *r != t && *r != u)
+            .collect();
+        let srcs: Vec<u8> = POOL
+            .iter()
+            .copied()
+            .filter(|r| *r != t && *r != u)
+            .collect();
+        for _ in 0..self.rng.range(1, 3) {
+            let mut size = self.random_size();
+            while size_bytes(size) > n {
+                size = SIZE_B;
+            }
+            let off = self.rng.range(0, (n - size_bytes(size)) as i64) as i16;
+            if self.rng.chance(1, 2) && !dsts.is_empty() {
+                let dst = self.rng.pick(&dsts);
+                code.push(asm::ldx(size, false, dst, t, off));
+            } else {
+                let src = self.rng.pick(&srcs);
+                code.push(asm::stx(size, t, off, src));
+            }
+        }
+        patch_forward(code, at);
+        // Both temporaries are packet pointers: overwrite them with constants
+        // (copying one from the other would keep a pointer).
+        for r in [t, u] {
+            let imm = self.imm();
+            code.push(asm::mov64_imm(r, imm));
+        }
+    }
+
+    /// `bpf_xdp_adjust_head(ctx, delta)` or `bpf_xdp_adjust_tail(ctx, delta)`,
+    /// then data and data_end reloaded (the call invalidates packet pointers).
+    fn adjust_packet(&mut self, code: &mut Vec<RawInsn>) {
+        let helper = self
+            .rng
+            .pick(&[HELPER_XDP_ADJUST_HEAD, HELPER_XDP_ADJUST_TAIL]);
+        let delta = if self.rng.chance(1, 6) {
+            self.rng.range(-400, 400)
+        } else {
+            self.rng.range(-40, 40)
+        } as i32;
+        code.push(asm::ldx(SIZE_DW, false, 1, REG_FP, CTX_SLOT));
+        code.push(asm::mov64_imm(2, delta));
+        code.push(asm::call_helper(helper));
+        self.reinit(code, &[1, 2, 3, 4, 5]);
+        code.push(asm::ldx(SIZE_DW, false, 1, REG_FP, CTX_SLOT));
+        code.push(asm::ldx(SIZE_W, false, REG_DATA, 1, 0));
+        code.push(asm::ldx(SIZE_W, false, REG_DATA_END, 1, 4));
+        self.reinit(code, &[1]);
+    }
+
     fn reinit_one(&mut self, code: &mut Vec<RawInsn>, r: u8) {
         let sources: Vec<u8> = SAVED.iter().copied().filter(|s| *s != r).collect();
         if !sources.is_empty() && self.rng.chance(1, 2) {
@@ -1146,6 +1241,7 @@ mod tests {
                 acquire_release: false,
                 maps: false,
                 calls: false,
+                adjust_packet: false,
                 ..Features::default()
             },
             ..GenConfig::default()
