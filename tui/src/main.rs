@@ -22,6 +22,8 @@ enum Command {
     Info(cmd::info::Args),
     /// Run raw BPF instructions (bpf_conformance plugin protocol, or a packet program).
     Exec(cmd::exec::Args),
+    /// Run a program of a BPF object on packets or a context, with map models (no kernel).
+    Run(cmd::run::Args),
 }
 
 fn main() {
@@ -30,6 +32,7 @@ fn main() {
         Command::Disasm(a) => cmd::disasm::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Exec(a) => cmd::exec::run(a),
+        Command::Run(a) => cmd::run::run(a),
     };
     if let Err(e) = result {
         eprintln!("bpfrr: {e:#}");

@@ -3,3 +3,4 @@
 pub mod disasm;
 pub mod exec;
 pub mod info;
+pub mod run;

@@ -1,0 +1,154 @@
+//! `bpfrr run` through the real binary on the committed samples, with the
+//! inputs and results documented in samples/README.md.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn samples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples")
+}
+
+fn bpfrr(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfrr"))
+        .arg("run")
+        .args(args)
+        .current_dir(samples())
+        .output()
+        .expect("bpfrr runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The r0 of every input, in order.
+fn returns(stdout: &str) -> Vec<i64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once(": r0 = "))
+        .map(|(_, r)| r.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn xdp_firewall_on_its_pcap() {
+    let (ok, out, err) = bpfrr(&[
+        "xdp_fw.bpf.o",
+        "--prog",
+        "xdp_firewall",
+        "--pcap",
+        "inputs/xdp_fw.pcap",
+    ]);
+    assert!(ok, "{err}");
+    // README: udp-dns, tcp23, tcp23-ipopts (the planted bug), tcp22-ipopts, qinq, vlan,
+    // ipv6-tcp23, ipv6-udp, arp, truncated, blocked-src, blocked-prefix (maps empty).
+    assert_eq!(returns(&out), vec![2, 1, 2, 2, 1, 2, 1, 2, 2, 1, 2, 2]);
+    assert!(out.contains("r0 = 1 (XDP_DROP)"));
+    assert!(
+        out.contains("map rule_stats[3]: (none) -> { .packets = 1, .bytes = 54 }"),
+        "{out}"
+    );
+    assert!(
+        out.contains("map rule_stats[5]: (none)"),
+        "ARP counted as non-IP: {out}"
+    );
+}
+
+#[test]
+fn tc_rewrite_with_and_without_its_tail_call() {
+    let (ok, out, err) = bpfrr(&[
+        "tc_rewrite.bpf.o",
+        "--prog",
+        "tc_mark_dscp",
+        "--pcap",
+        "inputs/tc_rewrite.pcap",
+        "--tail",
+        "jump_table:0=tc_redirect_port",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(returns(&out), vec![0; 5]);
+    // The planted bug: the zero UDP checksum becomes 0xd8ef.
+    let outs: Vec<&str> = out.lines().filter(|l| l.contains("packet out")).collect();
+    assert_eq!(outs.len(), 4, "IPv6 is left unchanged: {out}");
+    assert!(
+        outs[1].contains("3bf9001fd8ef"),
+        "dport 15353, checksum 0xd8ef: {}",
+        outs[1]
+    );
+    assert!(outs[0].contains("45b8"), "tos 0xb8: {}", outs[0]);
+    assert!(out.contains("tail call: jump_table[0] -> program 1"));
+    let udp = std::fs::read_to_string(samples().join("inputs/tc_rewrite-udp5353.hex")).unwrap();
+    let (ok, out, _) = bpfrr(&[
+        "tc_rewrite.bpf.o",
+        "--prog",
+        "tc_mark_dscp",
+        "--packet",
+        udp.trim(),
+    ]);
+    assert!(ok);
+    assert!(out.contains("fell through"), "{out}");
+    assert!(out.contains(".tail_call_misses = 1"), "{out}");
+}
+
+#[test]
+fn socket_filter_and_cgroup_skb() {
+    let (ok, out, err) = bpfrr(&[
+        "sock_filter.bpf.o",
+        "--prog",
+        "udp_port_filter",
+        "--pcap",
+        "inputs/sock_filter.pcap",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(returns(&out), vec![38, 34, 0, 0, 0, 0, 0, 50]);
+    let (ok, out, err) = bpfrr(&[
+        "cgroup_skb.bpf.o",
+        "--prog",
+        "egress_accounting",
+        "--pcap",
+        "inputs/cgroup_skb.pcap",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(returns(&out), vec![1, 0, 1, 1, 1]);
+    assert!(out.contains("r0 = 0 (drop)"));
+}
+
+#[test]
+fn repeat_keeps_map_contents() {
+    let hex = std::fs::read_to_string(samples().join("inputs/xdp_fw-tcp23.hex")).unwrap();
+    let (ok, out, _) = bpfrr(&[
+        "xdp_fw.bpf.o",
+        "--prog",
+        "xdp_firewall",
+        "--packet",
+        hex.trim(),
+        "--repeat",
+        "3",
+    ]);
+    assert!(ok);
+    assert!(out.contains("run 3: r0 = 1 (XDP_DROP)"), "{out}");
+    assert!(out.contains("-> { .packets = 3, .bytes = 162 }"), "{out}");
+}
+
+#[test]
+fn bad_input_is_one_clear_error() {
+    let (ok, _, err) = bpfrr(&["xdp_fw.bpf.o", "--prog", "nope", "--packet", "00"]);
+    assert!(!ok);
+    assert!(
+        err.contains("no program `nope`; it has: xdp_firewall"),
+        "{err}"
+    );
+    let (ok, _, err) = bpfrr(&["xdp_fw.bpf.o", "--prog", "xdp_firewall", "--packet", "abc"]);
+    assert!(!ok);
+    assert!(err.contains("odd number of digits"), "{err}");
+    let (ok, _, err) = bpfrr(&[
+        "xdp_fw.bpf.o",
+        "--prog",
+        "xdp_firewall",
+        "--ctx",
+        "inputs/xdp_fw-arp.hex",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("needs --packet HEX or --pcap FILE"), "{err}");
+}
