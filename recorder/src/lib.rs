@@ -11,6 +11,8 @@ pub mod kernel_oracle;
 pub mod verifier_stats;
 
 #[cfg(target_os = "linux")]
+pub mod load;
+#[cfg(target_os = "linux")]
 pub mod sys;
 #[cfg(target_os = "linux")]
 pub mod testrun;

@@ -9,6 +9,7 @@
 //! - Every case in `tests/regressions/*.json` runs first. A mismatch found
 //!   by the random run is written there as a new file (program hex, packet,
 //!   initial maps, both results), so it is kept once committed.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The generator's programs against the real kernel: the verifier accepts
 //! them and BPF_PROG_TEST_RUN runs them deterministically.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -18,9 +19,8 @@ fn verifier_accepts_generated_programs() {
         let case = generate(seed, &cfg);
         match run_case(&case).expect("kernel call failed") {
             KernelResult::Ran(out) => {
-                assert!(
-                    out.packet.len() >= case.packet.len() || out.packet.len() == case.packet.len()
-                );
+                // bpf_xdp_adjust_* never leave less than an Ethernet header.
+                assert!(out.packet.len() >= 14, "seed {seed}");
                 assert_eq!(out.maps.len(), case.maps.len());
                 // The exit block always fills the out map's single entry.
                 assert_eq!(out.maps[MAP_OUT].len(), 1);

@@ -1,4 +1,5 @@
 //! The bpf(2) wrappers against the running kernel.
+#![cfg(target_os = "linux")]
 
 mod common;
 
