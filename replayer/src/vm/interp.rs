@@ -113,11 +113,18 @@ impl Machine {
             config,
             depths_known,
         } = self;
-        let mut n: u64 = 0;
-        let budget = config.step_budget;
+        let programs: &[Arc<Program>] = programs;
+        let config: &Config = config;
+        // One counter for both limits: instructions left before pausing (limit)
+        // or faulting (step budget). `st.steps` is brought up to date on the way out.
+        let budget_left = config.step_budget.saturating_sub(st.steps);
+        let pause = limit < budget_left;
+        let mut left = limit.min(budget_left);
+        let start_steps = st.steps;
+        let total = left;
         'program: loop {
             let prog = st.frames.last().map_or(0, |f| f.prog);
-            let program: Arc<Program> = Arc::clone(&programs[prog]);
+            let program: &Program = &programs[prog];
             let ops: &[Op] = &program.ops;
             let mut pc = st.pc;
 
@@ -142,6 +149,7 @@ impl Machine {
             macro_rules! fault {
                 ($k:expr) => {{
                     st.pc = pc;
+                    st.steps = start_steps + (total - left);
                     return Err(Fault::new($k, prog, pc));
                 }};
             }
@@ -172,6 +180,7 @@ impl Machine {
             macro_rules! slow {
                 ($e:expr) => {{
                     st.pc = pc;
+                    st.steps = start_steps + (total - left);
                     match $e {
                         Ok(Next::Goto(t)) => {
                             pc = t;
@@ -188,15 +197,17 @@ impl Machine {
             }
 
             loop {
-                if n == limit {
-                    st.pc = pc;
-                    return Ok(RunStop::Paused);
+                if left == 0 {
+                    if pause {
+                        st.pc = pc;
+                        st.steps = start_steps + total;
+                        return Ok(RunStop::Paused);
+                    }
+                    fault!(FaultKind::StepBudget {
+                        steps: config.step_budget
+                    });
                 }
-                if st.steps >= budget {
-                    fault!(FaultKind::StepBudget { steps: budget });
-                }
-                st.steps += 1;
-                n += 1;
+                left -= 1;
                 let Some(&op) = ops.get(pc) else {
                     fault!(FaultKind::BadCallTarget { target: pc as u64 });
                 };
@@ -372,6 +383,7 @@ impl Machine {
                             Ok(v) => v,
                             Err(f) => {
                                 st.pc = pc;
+                                st.steps = start_steps + (total - left);
                                 return Err(f);
                             }
                         };
@@ -390,6 +402,7 @@ impl Machine {
                                 // The kernel ends the program with r0 = 0.
                                 w!(0, 0);
                                 st.pc = pc;
+                                st.steps = start_steps + (total - left);
                                 st.status = Status::Exited(0);
                                 return Ok(RunStop::Exited(0));
                             }
@@ -475,7 +488,7 @@ impl Machine {
                     Op::CallLocal { t } => slow!(
                         push_frame::<REC>(
                             st,
-                            &program,
+                            program,
                             config,
                             *depths_known,
                             log,
@@ -493,7 +506,7 @@ impl Machine {
                             Some((p, t)) if p == prog && program.is_subprogram_start(t) => slow!(
                                 push_frame::<REC>(
                                     st,
-                                    &program,
+                                    program,
                                     config,
                                     *depths_known,
                                     log,
