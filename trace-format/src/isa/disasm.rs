@@ -15,6 +15,7 @@
 //!   `w0 = load_acquire((u8 *)(r1 + 0x0))`, `store_release((u64 *)(r1 + 0x0), r2)`.
 
 use super::insn::*;
+use crate::catalog::helper_name;
 
 /// How to print. `Default` is llvm-objdump's exact text with no labels.
 #[derive(Clone, Copy, Default)]
@@ -337,26 +338,6 @@ fn cond_symbol(cond: JmpCond) -> &'static str {
         JmpCond::SLt => "s<",
         JmpCond::SLe => "s<=",
     }
-}
-
-/// The helper's name from the catalogue.
-// Fallback until `crate::catalog::helper_name` lands: the most common helpers.
-fn helper_name(id: i32) -> Option<&'static str> {
-    Some(match id {
-        1 => "bpf_map_lookup_elem",
-        2 => "bpf_map_update_elem",
-        3 => "bpf_map_delete_elem",
-        4 => "bpf_probe_read",
-        5 => "bpf_ktime_get_ns",
-        6 => "bpf_trace_printk",
-        7 => "bpf_get_prandom_u32",
-        8 => "bpf_get_smp_processor_id",
-        9 => "bpf_skb_store_bytes",
-        10 => "bpf_l3_csum_replace",
-        11 => "bpf_l4_csum_replace",
-        12 => "bpf_tail_call",
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
