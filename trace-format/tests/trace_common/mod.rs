@@ -188,7 +188,11 @@ pub fn invocation(i: u64) -> Invocation {
         } else {
             None
         },
-        packet_truncated_from: if i.is_multiple_of(7) { Some(9000) } else { None },
+        packet_truncated_from: if i.is_multiple_of(7) {
+            Some(9000)
+        } else {
+            None
+        },
         events: vec![
             HelperEvent {
                 insn: 3,
