@@ -13,6 +13,8 @@ pub mod verifier_stats;
 #[cfg(target_os = "linux")]
 pub mod load;
 #[cfg(target_os = "linux")]
+pub mod record;
+#[cfg(target_os = "linux")]
 pub mod sys;
 #[cfg(target_os = "linux")]
 pub mod testrun;

@@ -1,0 +1,5 @@
+//! Recording: load, instrument, drive, drain, assemble, write, check.
+
+pub mod driver;
+
+pub use driver::{CaptureHints, Driver, DriverError, DriverTarget, Step};
