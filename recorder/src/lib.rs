@@ -11,10 +11,14 @@ pub mod kernel_oracle;
 pub mod verifier_stats;
 
 #[cfg(target_os = "linux")]
+pub mod attach;
+#[cfg(target_os = "linux")]
 pub mod load;
 #[cfg(target_os = "linux")]
 pub mod record;
 #[cfg(target_os = "linux")]
 pub mod sys;
+#[cfg(target_os = "linux")]
+pub mod stop;
 #[cfg(target_os = "linux")]
 pub mod testrun;

@@ -8,12 +8,17 @@
 //! The attribute layouts come from aya-obj's generated kernel bindings
 //! (`aya_obj::generated`), so no structure offset is spelled out here.
 
+mod attach;
 mod btf;
 mod map;
 mod mount;
 mod prog;
 mod testrun;
 
+pub use attach::{
+    LinkCreate, LinkInfo, PerfEventKind, interface_index, link_fd_by_id, link_ids, link_info,
+    perf_event_enable, perf_event_open, prog_fd_by_id, prog_ids, raw_tracepoint_open,
+};
 pub use btf::{LoadedBtf, load_btf};
 pub use map::{BPF_F_RDONLY_PROG, BpfMap, MapEntries, MapInfo, MapSpec, map_info, possible_cpus};
 pub use mount::{BPFFS_PATH, TRACEFS_PATH, ensure_bpffs, ensure_tracefs};
