@@ -6,9 +6,11 @@
 //! statistics parser and the random program generator) are built.
 
 pub mod fuzzgen;
+pub mod instrument;
 #[cfg(target_os = "linux")]
 pub mod kernel_oracle;
 pub mod verifier_stats;
+pub mod wire;
 
 #[cfg(target_os = "linux")]
 pub mod attach;

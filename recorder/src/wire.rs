@@ -1,0 +1,622 @@
+//! The records the instrumented program writes to the `bpfrr_rb` ring
+//! buffer, and their decoder.
+//!
+//! This is the contract between the probe code the instrumenter emits
+//! (`crate::instrument::probes`) and userspace: every offset used by either
+//! side is a constant here. All integers are little-endian (BPF runs in the
+//! host's byte order and bpfrr records on little-endian hosts).
+//!
+//! Every record starts with a [`HEADER_LEN`]-byte header:
+//!
+//! | off | type | field |
+//! |---|---|---|
+//! | 0 | u16 | kind ([`RecordKind`]) |
+//! | 2 | u16 | flags ([`FLAG_TAIL_ENTRY`]) |
+//! | 4 | u32 | instruction index in the ORIGINAL program |
+//! | 8 | u32 | CPU |
+//! | 12 | u32 | program id in the trace |
+//! | 16 | u64 | the CPU's invocation sequence number |
+//! | 24 | u64 | records lost on this CPU before this one |
+//!
+//! The payloads are self-describing (capacities and lengths are in the
+//! record), so decoding needs no table from the instrumenter. Buffers have a
+//! fixed capacity (the record size is a constant per probe) and a real
+//! length; `min(len, cap)` bytes are valid.
+//!
+//! A malformed or short record is an error ([`WireError`]), never a panic.
+
+/// Size of the common header.
+pub const HEADER_LEN: usize = 32;
+pub const HDR_KIND: i16 = 0;
+pub const HDR_FLAGS: i16 = 2;
+pub const HDR_INSN: i16 = 4;
+pub const HDR_CPU: i16 = 8;
+pub const HDR_PROG: i16 = 12;
+pub const HDR_CPU_SEQ: i16 = 16;
+pub const HDR_LOST: i16 = 24;
+
+/// Header flag of an Entry record: the program was entered by a tail call
+/// (it continues the invocation with the same CPU sequence number).
+pub const FLAG_TAIL_ENTRY: u16 = 1;
+
+/// Entry payload: time, then the sizes, then the context image, the packet
+/// and the packet metadata (each padded to 8 bytes).
+pub const ENTRY_TIME: i16 = 32;
+pub const ENTRY_CTX_LEN: i16 = 40;
+pub const ENTRY_PKT_LEN: i16 = 44;
+pub const ENTRY_PKT_CAP: i16 = 48;
+pub const ENTRY_META_LEN: i16 = 52;
+pub const ENTRY_META_CAP: i16 = 56;
+pub const ENTRY_CTX: usize = 64;
+
+/// Exit payload: r0, the final packet's length and capacity, its bytes.
+pub const EXIT_R0: i16 = 32;
+pub const EXIT_PKT_LEN: i16 = 40;
+pub const EXIT_PKT_CAP: i16 = 44;
+pub const EXIT_PKT: usize = 48;
+
+/// Helper payload: id, call kind, number of outputs, r0, then the outputs.
+pub const HELPER_ID: i16 = 32;
+pub const HELPER_CALL_KIND: i16 = 36;
+pub const HELPER_N_OUT: i16 = 37;
+pub const HELPER_R0: i16 = 40;
+pub const HELPER_OUTPUTS: usize = 48;
+/// Each output: a 16-byte header (arg u8, 3 pad, cap u32, len u64), then
+/// `cap` bytes.
+pub const OUT_ARG: usize = 0;
+pub const OUT_CAP: usize = 4;
+pub const OUT_LEN: usize = 8;
+pub const OUT_HEADER_LEN: usize = 16;
+/// `arg` value of an output that is the memory r0 points to after the call
+/// (a map value returned by `bpf_map_lookup_elem`).
+pub const OUT_ARG_RETURNED: u8 = 0;
+
+/// Tail-call payload: the index (r3) and the object map index of the
+/// program array (`u32::MAX` when the instrumenter could not tell).
+pub const TAIL_INDEX: i16 = 32;
+pub const TAIL_MAP: i16 = 36;
+pub const TAIL_LEN: usize = 40;
+
+/// `len` value meaning "the program has no packet".
+pub const NO_PACKET: u32 = u32::MAX;
+
+/// Layout of the `bpfrr_state` per-CPU value.
+pub const STATE_CPU_SEQ: i16 = 0;
+pub const STATE_LOST: i16 = 8;
+pub const STATE_TAIL_PENDING: i16 = 16;
+pub const STATE_CPU: i16 = 24;
+pub const STATE_VALUE_SIZE: u32 = 32;
+
+/// Rounds up to the 8-byte alignment every buffer in a record keeps.
+pub const fn pad8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// What a record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum RecordKind {
+    Entry = 1,
+    Helper = 2,
+    TailCall = 3,
+    Exit = 4,
+}
+
+impl RecordKind {
+    pub fn from_u16(v: u16) -> Option<RecordKind> {
+        Some(match v {
+            1 => RecordKind::Entry,
+            2 => RecordKind::Helper,
+            3 => RecordKind::TailCall,
+            4 => RecordKind::Exit,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether a recorded call was a helper or a kfunc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    Helper,
+    Kfunc,
+}
+
+/// The common header, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Header {
+    pub flags: u16,
+    /// Instruction index in the original program.
+    pub insn: u32,
+    pub cpu: u32,
+    pub prog: u32,
+    pub cpu_seq: u64,
+    /// Records lost on this CPU before this one was written.
+    pub lost: u64,
+}
+
+/// A captured buffer: the bytes that fit, and the real length.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Captured {
+    pub bytes: Vec<u8>,
+    /// The real length (larger than `bytes.len()` when cut to the capacity).
+    pub len: u64,
+}
+
+impl Captured {
+    pub fn truncated(&self) -> bool {
+        self.len > self.bytes.len() as u64
+    }
+}
+
+/// One helper output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// Argument number 1-5, or [`OUT_ARG_RETURNED`] for memory r0 points to.
+    pub arg: u8,
+    pub data: Captured,
+}
+
+/// One decoded record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Entry {
+        header: Header,
+        time_ns: u64,
+        ctx: Vec<u8>,
+        packet: Option<Captured>,
+        meta: Option<Captured>,
+    },
+    Helper {
+        header: Header,
+        id: u32,
+        kind: CallKind,
+        r0: u64,
+        outputs: Vec<Output>,
+    },
+    TailCall {
+        header: Header,
+        index: u32,
+        /// Object map index of the program array, if known.
+        map: Option<u32>,
+    },
+    Exit {
+        header: Header,
+        r0: u64,
+        packet: Option<Captured>,
+    },
+}
+
+impl Record {
+    pub fn header(&self) -> &Header {
+        match self {
+            Record::Entry { header, .. }
+            | Record::Helper { header, .. }
+            | Record::TailCall { header, .. }
+            | Record::Exit { header, .. } => header,
+        }
+    }
+}
+
+/// Why a record could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error(
+        "a ring buffer record of {len} bytes is shorter than {need} bytes (its {what}); the recorder and the instrumented program disagree on the record layout, please report this bpfrr bug"
+    )]
+    Short {
+        len: usize,
+        need: usize,
+        what: &'static str,
+    },
+    #[error(
+        "a ring buffer record has unknown kind {0}; the recorder and the instrumented program disagree on the record layout, please report this bpfrr bug"
+    )]
+    UnknownKind(u16),
+    #[error(
+        "a helper record has unknown call kind {0}; the record is corrupted, please report this bpfrr bug"
+    )]
+    UnknownCallKind(u8),
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn bytes(&self, off: usize, n: usize, what: &'static str) -> Result<&[u8], WireError> {
+        off.checked_add(n)
+            .and_then(|end| self.b.get(off..end))
+            .ok_or(WireError::Short {
+                len: self.b.len(),
+                need: off.saturating_add(n),
+                what,
+            })
+    }
+    fn u8(&self, off: usize, what: &'static str) -> Result<u8, WireError> {
+        Ok(self.bytes(off, 1, what)?[0])
+    }
+    fn u16(&self, off: usize, what: &'static str) -> Result<u16, WireError> {
+        let b = self.bytes(off, 2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&self, off: usize, what: &'static str) -> Result<u32, WireError> {
+        let b = self.bytes(off, 4, what)?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+    fn u64(&self, off: usize, what: &'static str) -> Result<u64, WireError> {
+        let b = self.bytes(off, 8, what)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+    /// A captured buffer of capacity `cap` at `off` whose real length is `len`.
+    fn captured(
+        &self,
+        off: usize,
+        cap: usize,
+        len: u64,
+        what: &'static str,
+    ) -> Result<Captured, WireError> {
+        let area = self.bytes(off, cap, what)?;
+        let valid = (len.min(cap as u64)) as usize;
+        Ok(Captured {
+            bytes: area[..valid].to_vec(),
+            len,
+        })
+    }
+}
+
+fn o(off: i16) -> usize {
+    off as usize
+}
+
+/// Decodes one record.
+pub fn decode(bytes: &[u8]) -> Result<Record, WireError> {
+    let r = Reader { b: bytes };
+    r.bytes(0, HEADER_LEN, "header")?;
+    let kind_raw = r.u16(o(HDR_KIND), "header")?;
+    let kind = RecordKind::from_u16(kind_raw).ok_or(WireError::UnknownKind(kind_raw))?;
+    let header = Header {
+        flags: r.u16(o(HDR_FLAGS), "header")?,
+        insn: r.u32(o(HDR_INSN), "header")?,
+        cpu: r.u32(o(HDR_CPU), "header")?,
+        prog: r.u32(o(HDR_PROG), "header")?,
+        cpu_seq: r.u64(o(HDR_CPU_SEQ), "header")?,
+        lost: r.u64(o(HDR_LOST), "header")?,
+    };
+    Ok(match kind {
+        RecordKind::Entry => {
+            let what = "entry record";
+            let time_ns = r.u64(o(ENTRY_TIME), what)?;
+            let ctx_len = r.u32(o(ENTRY_CTX_LEN), what)? as usize;
+            let pkt_len = r.u32(o(ENTRY_PKT_LEN), what)?;
+            let pkt_cap = r.u32(o(ENTRY_PKT_CAP), what)? as usize;
+            let meta_len = r.u32(o(ENTRY_META_LEN), what)?;
+            let meta_cap = r.u32(o(ENTRY_META_CAP), what)? as usize;
+            let ctx = r.bytes(ENTRY_CTX, ctx_len, "entry context")?.to_vec();
+            let pkt_off = ENTRY_CTX + pad8(ctx_len);
+            let packet = if pkt_len == NO_PACKET {
+                None
+            } else {
+                Some(r.captured(pkt_off, pkt_cap, pkt_len as u64, "entry packet")?)
+            };
+            let meta_off = pkt_off + pad8(pkt_cap);
+            let meta = if meta_len == NO_PACKET {
+                None
+            } else {
+                Some(r.captured(meta_off, meta_cap, meta_len as u64, "entry metadata")?)
+            };
+            Record::Entry {
+                header,
+                time_ns,
+                ctx,
+                packet,
+                meta,
+            }
+        }
+        RecordKind::Helper => {
+            let what = "helper record";
+            let id = r.u32(o(HELPER_ID), what)?;
+            let kind = match r.u8(o(HELPER_CALL_KIND), what)? {
+                0 => CallKind::Helper,
+                1 => CallKind::Kfunc,
+                k => return Err(WireError::UnknownCallKind(k)),
+            };
+            let n_out = r.u8(o(HELPER_N_OUT), what)?;
+            let r0 = r.u64(o(HELPER_R0), what)?;
+            let mut outputs = Vec::with_capacity(n_out as usize);
+            let mut off = HELPER_OUTPUTS;
+            for _ in 0..n_out {
+                let what = "helper output";
+                let arg = r.u8(off + OUT_ARG, what)?;
+                let cap = r.u32(off + OUT_CAP, what)? as usize;
+                let len = r.u64(off + OUT_LEN, what)?;
+                let data = r.captured(off + OUT_HEADER_LEN, cap, len, what)?;
+                outputs.push(Output { arg, data });
+                off += OUT_HEADER_LEN + pad8(cap);
+            }
+            Record::Helper {
+                header,
+                id,
+                kind,
+                r0,
+                outputs,
+            }
+        }
+        RecordKind::TailCall => {
+            let what = "tail-call record";
+            let index = r.u32(o(TAIL_INDEX), what)?;
+            let map = r.u32(o(TAIL_MAP), what)?;
+            Record::TailCall {
+                header,
+                index,
+                map: (map != u32::MAX).then_some(map),
+            }
+        }
+        RecordKind::Exit => {
+            let what = "exit record";
+            let r0 = r.u64(o(EXIT_R0), what)?;
+            let pkt_len = r.u32(o(EXIT_PKT_LEN), what)?;
+            let pkt_cap = r.u32(o(EXIT_PKT_CAP), what)? as usize;
+            let packet = if pkt_len == NO_PACKET {
+                None
+            } else {
+                Some(r.captured(EXIT_PKT, pkt_cap, pkt_len as u64, "exit packet")?)
+            };
+            Record::Exit { header, r0, packet }
+        }
+    })
+}
+
+/// Encodes a record as the probes lay it out, with each buffer's capacity
+/// equal to its captured bytes (the decoder's inverse; used by tests and by
+/// tools that synthesise records).
+pub fn encode(record: &Record) -> Vec<u8> {
+    fn put(b: &mut Vec<u8>, off: usize, v: &[u8]) {
+        if b.len() < off + v.len() {
+            b.resize(off + v.len(), 0);
+        }
+        b[off..off + v.len()].copy_from_slice(v);
+    }
+    let mut b = vec![0u8; HEADER_LEN];
+    let (kind, h) = match record {
+        Record::Entry { header, .. } => (RecordKind::Entry, header),
+        Record::Helper { header, .. } => (RecordKind::Helper, header),
+        Record::TailCall { header, .. } => (RecordKind::TailCall, header),
+        Record::Exit { header, .. } => (RecordKind::Exit, header),
+    };
+    put(&mut b, o(HDR_KIND), &(kind as u16).to_le_bytes());
+    put(&mut b, o(HDR_FLAGS), &h.flags.to_le_bytes());
+    put(&mut b, o(HDR_INSN), &h.insn.to_le_bytes());
+    put(&mut b, o(HDR_CPU), &h.cpu.to_le_bytes());
+    put(&mut b, o(HDR_PROG), &h.prog.to_le_bytes());
+    put(&mut b, o(HDR_CPU_SEQ), &h.cpu_seq.to_le_bytes());
+    put(&mut b, o(HDR_LOST), &h.lost.to_le_bytes());
+    let cap_len = |c: &Option<Captured>| {
+        c.as_ref().map_or((NO_PACKET, 0usize), |c| {
+            (c.len.min(u32::MAX as u64 - 1) as u32, c.bytes.len())
+        })
+    };
+    match record {
+        Record::Entry {
+            time_ns,
+            ctx,
+            packet,
+            meta,
+            ..
+        } => {
+            put(&mut b, o(ENTRY_TIME), &time_ns.to_le_bytes());
+            put(&mut b, o(ENTRY_CTX_LEN), &(ctx.len() as u32).to_le_bytes());
+            let (pl, pc) = cap_len(packet);
+            let (ml, mc) = cap_len(meta);
+            put(&mut b, o(ENTRY_PKT_LEN), &pl.to_le_bytes());
+            put(&mut b, o(ENTRY_PKT_CAP), &(pc as u32).to_le_bytes());
+            put(&mut b, o(ENTRY_META_LEN), &ml.to_le_bytes());
+            put(&mut b, o(ENTRY_META_CAP), &(mc as u32).to_le_bytes());
+            put(&mut b, ENTRY_CTX, ctx);
+            let pkt_off = ENTRY_CTX + pad8(ctx.len());
+            if let Some(p) = packet {
+                put(&mut b, pkt_off, &p.bytes);
+            }
+            let meta_off = pkt_off + pad8(pc);
+            if let Some(m) = meta {
+                put(&mut b, meta_off, &m.bytes);
+            }
+            b.resize(meta_off + pad8(mc), 0);
+        }
+        Record::Helper {
+            id,
+            kind,
+            r0,
+            outputs,
+            ..
+        } => {
+            put(&mut b, o(HELPER_ID), &id.to_le_bytes());
+            let k = match kind {
+                CallKind::Helper => 0u8,
+                CallKind::Kfunc => 1,
+            };
+            put(&mut b, o(HELPER_CALL_KIND), &[k, outputs.len() as u8]);
+            put(&mut b, o(HELPER_R0), &r0.to_le_bytes());
+            let mut off = HELPER_OUTPUTS;
+            b.resize(off, 0);
+            for out in outputs {
+                put(&mut b, off + OUT_ARG, &[out.arg]);
+                put(
+                    &mut b,
+                    off + OUT_CAP,
+                    &(out.data.bytes.len() as u32).to_le_bytes(),
+                );
+                put(&mut b, off + OUT_LEN, &out.data.len.to_le_bytes());
+                put(&mut b, off + OUT_HEADER_LEN, &out.data.bytes);
+                off += OUT_HEADER_LEN + pad8(out.data.bytes.len());
+                b.resize(off, 0);
+            }
+        }
+        Record::TailCall { index, map, .. } => {
+            put(&mut b, o(TAIL_INDEX), &index.to_le_bytes());
+            put(&mut b, o(TAIL_MAP), &map.unwrap_or(u32::MAX).to_le_bytes());
+        }
+        Record::Exit { r0, packet, .. } => {
+            put(&mut b, o(EXIT_R0), &r0.to_le_bytes());
+            let (pl, pc) = cap_len(packet);
+            put(&mut b, o(EXIT_PKT_LEN), &pl.to_le_bytes());
+            put(&mut b, o(EXIT_PKT_CAP), &(pc as u32).to_le_bytes());
+            if let Some(p) = packet {
+                put(&mut b, EXIT_PKT, &p.bytes);
+            }
+            b.resize(EXIT_PKT + pad8(pc), 0);
+        }
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            flags: FLAG_TAIL_ENTRY,
+            insn: 17,
+            cpu: 1,
+            prog: 2,
+            cpu_seq: 99,
+            lost: 3,
+        }
+    }
+
+    fn samples() -> Vec<Record> {
+        vec![
+            Record::Entry {
+                header: header(),
+                time_ns: 123456789,
+                ctx: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+                packet: Some(Captured {
+                    bytes: vec![0xaa; 13],
+                    len: 13,
+                }),
+                meta: None,
+            },
+            Record::Entry {
+                header: Header::default(),
+                time_ns: 0,
+                ctx: vec![],
+                packet: None,
+                meta: Some(Captured {
+                    bytes: vec![],
+                    len: 0,
+                }),
+            },
+            Record::Helper {
+                header: header(),
+                id: 1,
+                kind: CallKind::Helper,
+                r0: 0xffff_8000_1234_5678,
+                outputs: vec![
+                    Output {
+                        arg: OUT_ARG_RETURNED,
+                        data: Captured {
+                            bytes: vec![7; 9],
+                            len: 9,
+                        },
+                    },
+                    Output {
+                        arg: 3,
+                        data: Captured {
+                            bytes: vec![1, 2],
+                            len: 2,
+                        },
+                    },
+                ],
+            },
+            Record::TailCall {
+                header: header(),
+                index: 4,
+                map: Some(1),
+            },
+            Record::TailCall {
+                header: header(),
+                index: 4,
+                map: None,
+            },
+            Record::Exit {
+                header: header(),
+                r0: 2,
+                packet: Some(Captured {
+                    bytes: vec![5; 64],
+                    len: 64,
+                }),
+            },
+        ]
+    }
+
+    #[test]
+    fn encode_then_decode_is_identity() {
+        for rec in samples() {
+            let bytes = encode(&rec);
+            assert_eq!(bytes.len() % 8, 0, "{rec:?}");
+            assert_eq!(decode(&bytes).unwrap(), rec);
+        }
+    }
+
+    #[test]
+    fn a_truncated_capture_keeps_the_real_length() {
+        // An exit record whose packet was 100 bytes but the probe's capacity 16.
+        let mut b = encode(&Record::Exit {
+            header: header(),
+            r0: 1,
+            packet: Some(Captured {
+                bytes: vec![9; 16],
+                len: 16,
+            }),
+        });
+        b[o(EXIT_PKT_LEN)..o(EXIT_PKT_LEN) + 4].copy_from_slice(&100u32.to_le_bytes());
+        let Record::Exit { packet, .. } = decode(&b).unwrap() else {
+            panic!("not an exit")
+        };
+        let p = packet.unwrap();
+        assert_eq!(p.bytes, vec![9; 16]);
+        assert_eq!(p.len, 100);
+        assert!(p.truncated());
+    }
+
+    #[test]
+    fn every_prefix_of_a_record_is_an_error_not_a_panic() {
+        for rec in samples() {
+            let bytes = encode(&rec);
+            // The last padding bytes of some records are not needed.
+            let needed = (0..=bytes.len())
+                .find(|&n| decode(&bytes[..n]).is_ok())
+                .unwrap();
+            for n in 0..needed {
+                let err = decode(&bytes[..n]).unwrap_err();
+                assert!(matches!(err, WireError::Short { .. }), "{n}: {err}");
+                assert!(err.to_string().contains("shorter than"));
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_are_errors() {
+        let mut b = encode(&samples()[0]);
+        b[0] = 9;
+        assert_eq!(decode(&b).unwrap_err(), WireError::UnknownKind(9));
+        let mut h = encode(&samples()[2]);
+        h[o(HELPER_CALL_KIND)] = 7;
+        assert_eq!(decode(&h).unwrap_err(), WireError::UnknownCallKind(7));
+    }
+
+    #[test]
+    fn huge_lengths_and_capacities_do_not_panic() {
+        for rec in samples() {
+            let base = encode(&rec);
+            // Overwrite every 4-byte field past the header with huge values.
+            for off in (HEADER_LEN..base.len().saturating_sub(3)).step_by(4) {
+                for v in [u32::MAX, u32::MAX - 1, 0x8000_0000, 0xffff] {
+                    let mut b = base.clone();
+                    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+                    let _ = decode(&b);
+                }
+            }
+        }
+    }
+}
