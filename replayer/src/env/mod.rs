@@ -13,6 +13,7 @@ pub mod memory_image;
 pub mod model;
 pub mod prandom;
 pub mod printk;
+pub mod recorded;
 pub mod task;
 
 pub use clock::Clock;
