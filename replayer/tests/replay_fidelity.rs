@@ -549,3 +549,33 @@ fn bad_invocation_indices_are_errors_not_panics() {
     assert_eq!((summary.total, summary.failed), (1, 1));
     assert!(!summary.all_identical());
 }
+
+#[test]
+fn stepping_with_effects_gives_the_same_run_and_rewinding_the_env_replays_again() {
+    let trace = counter_trace();
+    let mut replayer = Replayer::new(&trace);
+    let mut run = replayer.start(0).expect("starts");
+    let mut steps = vec![];
+    loop {
+        let consumed = run.env.consumed();
+        let fx = run.machine.step(&mut run.env);
+        let done = !matches!(fx.outcome, bpfrr_replayer::vm::StepOutcome::Running);
+        steps.push((fx, consumed));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(run.machine.status(), bpfrr_replayer::vm::Status::Exited(2));
+    assert_eq!(run.env.consumed(), 2);
+    // Undo everything, rewind the env, run again at full speed.
+    while let Some((fx, consumed)) = steps.pop() {
+        run.machine.undo(&fx);
+        run.env.rewind(consumed, run.machine.memory());
+    }
+    assert_eq!(run.env.consumed(), 0);
+    assert_eq!(run.machine.run(&mut run.env), Ok(2));
+    assert!(run.env.divergence().is_none());
+    replayer.finish(run);
+    let r = replayer.replay(1).expect("replays");
+    assert!(r.is_identical(), "{r}");
+}

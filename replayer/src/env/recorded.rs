@@ -380,6 +380,20 @@ impl<'a> RecordedEnv<'a> {
         std::mem::take(&mut self.notes)
     }
 
+    /// Moves back to the point where `consumed` recorded calls had been
+    /// used, after a session undid steps on the machine whose memory is
+    /// `memory` now: regions the undo removed are forgotten, a divergence
+    /// found later is cleared. (The models are not rewound: they are for
+    /// display and notes, the recording stays authoritative.)
+    pub fn rewind(&mut self, consumed: usize, memory: &Memory) {
+        self.next = consumed.min(self.calls.len());
+        let live = memory.region_count() as RegionId;
+        self.own.retain(|_, id| *id < live);
+        self.own_records.retain(|id| *id < live);
+        self.divergence = None;
+        self.ran_out = false;
+    }
+
     /// The invocation is partial and the replay reached its end (the machine
     /// stopped with a fault at the first call past it).
     pub fn ran_out_of_recording(&self) -> bool {
