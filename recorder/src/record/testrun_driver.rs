@@ -1,0 +1,278 @@
+//! The test-run driver: runs the instrumented program with
+//! BPF_PROG_TEST_RUN on given inputs (`--pcap`, `--packet`, `--ctx`), each
+//! `--repeat` times, one input per step.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::testrun::{RunInput, RunKind, RunResult, run};
+
+use super::driver::{CaptureHints, Driver, DriverError, DriverTarget, Step};
+
+/// One input of a test run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TestInput {
+    /// An Ethernet frame (packet programs), with an optional context.
+    Packet {
+        frame: Vec<u8>,
+        ctx: Option<Vec<u8>>,
+    },
+    /// A raw context (raw tracepoint arguments).
+    Context(Vec<u8>),
+}
+
+/// Room the capture keeps beyond the largest input, for programs that
+/// grow the packet (adjust_tail, change_tail).
+const GROWTH_CAPTURE: u32 = 512;
+
+/// Runs programs with BPF_PROG_TEST_RUN.
+#[derive(Debug)]
+pub struct TestRunDriver {
+    inputs: Vec<TestInput>,
+    repeat: u32,
+    next: usize,
+    prog: Option<(OwnedFd, RunKind)>,
+    /// What the kernel returned for each run (retval, output packet).
+    pub results: Vec<RunResult>,
+}
+
+impl TestRunDriver {
+    pub fn new(inputs: Vec<TestInput>, repeat: u32) -> TestRunDriver {
+        TestRunDriver {
+            inputs,
+            repeat: repeat.max(1),
+            next: 0,
+            prog: None,
+            results: Vec::new(),
+        }
+    }
+
+    pub fn inputs(&self) -> &[TestInput] {
+        &self.inputs
+    }
+}
+
+impl Driver for TestRunDriver {
+    fn attach_point(&self) -> String {
+        "test_run".to_string()
+    }
+
+    fn capture_hints(&self) -> CaptureHints {
+        let max_packet = self
+            .inputs
+            .iter()
+            .filter_map(|i| match i {
+                TestInput::Packet { frame, .. } => Some(frame.len() as u32),
+                TestInput::Context(_) => None,
+            })
+            .max()
+            .map(|m| m + GROWTH_CAPTURE);
+        let ctx_size = self
+            .inputs
+            .iter()
+            .filter_map(|i| match i {
+                TestInput::Context(c) => Some(c.len() as u32),
+                TestInput::Packet { .. } => None,
+            })
+            .max();
+        CaptureHints {
+            max_packet,
+            ctx_size,
+        }
+    }
+
+    fn start(&mut self, target: &DriverTarget<'_>) -> Result<(), DriverError> {
+        let kind = RunKind::from_prog_type(target.prog_type).ok_or_else(|| {
+            DriverError::new(format!(
+                "program {:?} is of a type BPF_PROG_TEST_RUN cannot drive here (XDP, sched_cls, socket filter, cgroup_skb and raw tracepoint can); attach it live instead",
+                target.name
+            ))
+        })?;
+        for input in &self.inputs {
+            match (kind, input) {
+                (RunKind::RawTracepoint, TestInput::Packet { .. }) => {
+                    return Err(DriverError::new(format!(
+                        "program {:?} is a raw tracepoint program: give its arguments with --ctx FILE, not packets",
+                        target.name
+                    )));
+                }
+                (k, TestInput::Context(_)) if k != RunKind::RawTracepoint => {
+                    return Err(DriverError::new(format!(
+                        "program {:?} runs on packets: give --packet HEX or --pcap FILE (--ctx then sets its context)",
+                        target.name
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if kind == RunKind::RawTracepoint && self.repeat > 1 {
+            // The kernel runs raw tracepoint tests once; repeat by hand.
+            let inputs = std::mem::take(&mut self.inputs);
+            for i in inputs {
+                for _ in 0..self.repeat {
+                    self.inputs.push(i.clone());
+                }
+            }
+            self.repeat = 1;
+        }
+        let fd = target
+            .prog_fd
+            .try_clone_to_owned()
+            .map_err(|e| DriverError::new(format!("cannot duplicate the program's fd: {e}")))?;
+        self.prog = Some((fd, kind));
+        Ok(())
+    }
+
+    fn step(&mut self, _budget: Duration) -> Result<Step, DriverError> {
+        let Some((fd, kind)) = &self.prog else {
+            return Err(DriverError::new("the test-run driver was not started"));
+        };
+        let Some(input) = self.inputs.get(self.next) else {
+            return Ok(Step::Finished);
+        };
+        let run_input = match input {
+            TestInput::Packet { frame, ctx } => RunInput::Packet {
+                frame,
+                ctx: ctx.as_deref(),
+            },
+            TestInput::Context(c) => RunInput::Context(c),
+        };
+        let repeat = if *kind == RunKind::RawTracepoint {
+            1
+        } else {
+            self.repeat
+        };
+        let result = run(fd.as_fd(), *kind, run_input, repeat).map_err(|e| {
+            DriverError::new(format!("test run of input {} failed: {e}", self.next + 1))
+        })?;
+        self.results.push(result);
+        self.next += 1;
+        Ok(Step::Ran(repeat as u64))
+    }
+
+    fn stop(&mut self) -> Result<(), DriverError> {
+        self.prog = None;
+        Ok(())
+    }
+}
+
+/// Parses a packet given as hex (spaces, colons and a 0x prefix allowed).
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let t = text.trim();
+    let t = t.strip_prefix("0x").unwrap_or(t);
+    let digits: Vec<u8> = t
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b':')
+        .collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err(format!(
+            "the packet hex has an odd number of digits ({}); give whole bytes",
+            digits.len()
+        ));
+    }
+    digits
+        .chunks(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let s = std::str::from_utf8(pair).unwrap_or("??");
+            u8::from_str_radix(s, 16)
+                .map_err(|_| format!("`{s}` at byte {i} of the packet hex is not a hex byte"))
+        })
+        .collect()
+}
+
+/// The packets of a classic pcap file (either byte order, µs or ns stamps).
+pub fn read_pcap(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    if bytes.len() < 24 {
+        return Err(format!(
+            "not a pcap file: {} bytes is shorter than the 24-byte header",
+            bytes.len()
+        ));
+    }
+    let magic = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
+    let le = match magic {
+        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
+        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
+        _ => {
+            return Err(format!(
+                "not a pcap file (magic {magic:#010x}); pcapng is not supported, convert with `editcap -F pcap`"
+            ));
+        }
+    };
+    let u32_at = |o: usize| {
+        let b: [u8; 4] = bytes[o..o + 4].try_into().expect("4 bytes");
+        if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    let mut out = Vec::new();
+    let mut o = 24;
+    while o < bytes.len() {
+        if o + 16 > bytes.len() {
+            return Err(format!(
+                "pcap truncated: packet {} has an incomplete record header",
+                out.len() + 1
+            ));
+        }
+        let len = u32_at(o + 8) as usize;
+        let start = o + 16;
+        let Some(data) = start.checked_add(len).and_then(|end| bytes.get(start..end)) else {
+            return Err(format!(
+                "pcap truncated: packet {} needs {len} bytes",
+                out.len() + 1
+            ));
+        };
+        out.push(data.to_vec());
+        o = start + len;
+    }
+    Ok(out)
+}
+
+/// Reads the packets of a pcap file.
+pub fn read_pcap_file(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    read_pcap(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_parsing() {
+        assert_eq!(parse_hex("0x0a0B ff:01\n").unwrap(), vec![10, 11, 255, 1]);
+        assert!(parse_hex("abc").unwrap_err().contains("odd"));
+        assert!(parse_hex("zz").unwrap_err().contains("not a hex byte"));
+    }
+
+    #[test]
+    fn pcap_parsing_and_errors() {
+        let mut p = vec![];
+        p.extend(0xa1b2_c3d4u32.to_le_bytes());
+        p.extend([0u8; 20]);
+        for pkt in [&[1u8, 2, 3][..], &[4u8][..]] {
+            p.extend([0u8; 8]);
+            p.extend((pkt.len() as u32).to_le_bytes());
+            p.extend((pkt.len() as u32).to_le_bytes());
+            p.extend(pkt);
+        }
+        assert_eq!(read_pcap(&p).unwrap(), vec![vec![1, 2, 3], vec![4]]);
+        assert!(
+            read_pcap(&p[..p.len() - 1])
+                .unwrap_err()
+                .contains("truncated")
+        );
+        assert!(read_pcap(&[0u8; 30]).unwrap_err().contains("not a pcap"));
+        assert!(read_pcap(&[0u8; 3]).unwrap_err().contains("shorter"));
+    }
+
+    #[test]
+    fn the_samples_pcaps_read() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/inputs");
+        let pkts = read_pcap_file(&dir.join("xdp_fw.pcap")).unwrap();
+        assert!(pkts.len() >= 10);
+    }
+}

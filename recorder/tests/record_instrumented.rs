@@ -1,0 +1,203 @@
+//! Kernel tests of the instrumenter: the instrumented copy of EVERY program
+//! of every sample object loads (the verifier accepts it), and on each
+//! packet sample's documented inputs it returns the same value and leaves
+//! the same packet as the original, while its ring buffer records decode
+//! into one complete invocation per run that agrees with the kernel.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use bpfrr_recorder::record::assemble::Assembler;
+use bpfrr_recorder::record::prepare::{PrepareOptions, Prepared, prepare};
+use bpfrr_recorder::record::ringbuf::RingReader;
+use bpfrr_recorder::record::testrun_driver::parse_hex;
+use bpfrr_recorder::testrun::{RunInput, RunKind, run};
+use bpfrr_recorder::wire;
+use bpfrr_trace::trace::{EventKind, Invocation};
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples")
+}
+
+fn objects() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(samples())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn opts(program: &str) -> PrepareOptions {
+    PrepareOptions {
+        program: Some(program.to_string()),
+        ..PrepareOptions::default()
+    }
+}
+
+#[test]
+fn every_instrumented_sample_program_loads() {
+    if !common::kernel_tests_enabled("every_instrumented_sample_program_loads") {
+        return;
+    }
+    let mut loaded = 0;
+    for obj in objects() {
+        let names = bpfrr_recorder::load::LoadedObject::open(&obj)
+            .unwrap()
+            .program_names();
+        for name in names {
+            let p = prepare(&obj, &opts(&name))
+                .unwrap_or_else(|e| panic!("{}: {name}: {e}", obj.display()));
+            for prog in &p.programs {
+                assert!(prog.instrumented_info.id > 0);
+                assert!(
+                    prog.instrumented.program.insns.len() > prog.original.linked.insns.len(),
+                    "{name}: instrumentation added code"
+                );
+            }
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 8, "only {loaded} programs");
+}
+
+/// The hex inputs of a sample, sorted.
+fn inputs(sample: &str) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(samples().join("inputs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            n.starts_with(&format!("{sample}-")) && n.ends_with(".hex")
+        })
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                parse_hex(&text).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no inputs for {sample}");
+    v
+}
+
+fn drain(ring: &mut RingReader, asm: &mut Assembler) -> Vec<Invocation> {
+    let mut out = Vec::new();
+    let mut recs = Vec::new();
+    ring.drain(|b| recs.push(wire::decode(b).expect("records decode")));
+    for r in recs {
+        out.extend(asm.push(r));
+    }
+    out
+}
+
+/// Runs the original (from one prepared copy) and the instrumented program
+/// (from another, so map state evolves the same way) on every input.
+fn compare(sample: &str, program: &str, expect_tail_call: bool) {
+    let obj = samples().join(format!("{sample}.bpf.o"));
+    let orig: Prepared = prepare(&obj, &opts(program)).unwrap();
+    orig.fill_prog_arrays(false).unwrap();
+    let inst: Prepared = prepare(&obj, &opts(program)).unwrap();
+    let mut ring = RingReader::new(&inst.bpfrr.ringbuf).unwrap();
+    let mut asm = Assembler::new();
+    let prog_type = orig.programs[0].original.linked.prog_type;
+    let kind = RunKind::from_prog_type(prog_type).unwrap();
+    let strips_eth = matches!(kind, RunKind::SocketFilter | RunKind::CgroupSkb);
+    let mut tail_calls = 0;
+    for (name, frame) in inputs(sample) {
+        let input = RunInput::Packet {
+            frame: &frame,
+            ctx: None,
+        };
+        let a = run(&orig.programs[0].original.fd, kind, input, 1).unwrap();
+        let b = run(&inst.programs[0].fd, kind, input, 1).unwrap();
+        assert_eq!(
+            a.retval, b.retval,
+            "{sample}/{program} {name}: return value"
+        );
+        assert_eq!(
+            a.data_out, b.data_out,
+            "{sample}/{program} {name}: output packet"
+        );
+
+        let invs = drain(&mut ring, &mut asm);
+        assert_eq!(invs.len(), 1, "{name}: one invocation per run");
+        let inv = &invs[0];
+        assert!(!inv.partial, "{name}: complete");
+        assert_eq!(inv.retval as u32, b.retval, "{name}: recorded r0");
+        assert_eq!(inv.program, 0);
+        let view = |p: &[u8]| -> Vec<u8> {
+            if strips_eth {
+                p[14..].to_vec()
+            } else {
+                p.to_vec()
+            }
+        };
+        assert_eq!(
+            inv.packet.as_deref(),
+            Some(&view(&frame)[..]),
+            "{name}: entry packet"
+        );
+        assert_eq!(
+            inv.final_packet.as_deref(),
+            Some(&view(&b.data_out)[..]),
+            "{name}: final packet"
+        );
+        for e in &inv.events {
+            assert!(
+                (e.insn as usize) < orig.programs[0].original.linked.insns.len()
+                    || e.kind == EventKind::Helper,
+                "{name}: event insn in range"
+            );
+        }
+        if let Some(t) = inv.events.iter().find(|e| e.kind == EventKind::TailCall)
+            && t.id != u32::MAX
+        {
+            tail_calls += 1;
+            assert_eq!(t.id, 1, "the tail call went to the target program");
+        }
+    }
+    if expect_tail_call {
+        assert!(tail_calls > 0, "{sample}: some input took the tail call");
+    }
+    assert_eq!(asm.orphans, 0);
+    assert!(
+        inst.bpfrr
+            .lost_per_cpu()
+            .unwrap()
+            .iter()
+            .all(|(_, n)| *n == 0)
+    );
+}
+
+#[test]
+fn xdp_fw_instrumented_behaves_like_the_original() {
+    if common::kernel_tests_enabled("xdp_fw_instrumented_behaves_like_the_original") {
+        compare("xdp_fw", "xdp_firewall", false);
+    }
+}
+
+#[test]
+fn tc_rewrite_instrumented_behaves_like_the_original_through_the_tail_call() {
+    if common::kernel_tests_enabled("tc_rewrite_instrumented_behaves_like_the_original") {
+        compare("tc_rewrite", "tc_mark_dscp", true);
+    }
+}
+
+#[test]
+fn sock_filter_instrumented_behaves_like_the_original() {
+    if common::kernel_tests_enabled("sock_filter_instrumented_behaves_like_the_original") {
+        compare("sock_filter", "udp_port_filter", false);
+    }
+}
+
+#[test]
+fn cgroup_skb_instrumented_behaves_like_the_original() {
+    if common::kernel_tests_enabled("cgroup_skb_instrumented_behaves_like_the_original") {
+        compare("cgroup_skb", "egress_accounting", false);
+    }
+}
