@@ -9,7 +9,7 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use super::model::{ArchivedInvocation, Invocation, LostCount, Map, Program, TraceMeta};
+use super::model::{ArchivedInvocation, EventKind, Invocation, LostCount, Map, Program, TraceMeta};
 
 /// Everything about a trace except the invocations, plus where they are.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
@@ -220,44 +220,138 @@ impl TraceDirectory {
     }
 }
 
-/// Checks that an invocation's references exist: its program, and each
-/// event's or BTF load's instruction index inside that program.
+/// One instruction an invocation refers to, in recording order. A tail call
+/// moves the events that follow it into the program it reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InsnRef {
+    /// A helper/kfunc call at `insn` of the program running at that point.
+    Event { insn: u32 },
+    /// A tail call at `insn`; `to` is the program that ran next (`u32::MAX`: none).
+    TailCall { insn: u32, to: u32 },
+    /// A load through a BTF pointer; it may belong to any program the run reached.
+    BtfLoad { insn: u32 },
+}
+
+/// Checks that an invocation's references exist: its program, the targets of
+/// its tail calls, and each event's or BTF load's instruction index inside the
+/// program that was running when it happened.
 pub fn check_invocation(
     programs: &[Program],
     program: u32,
-    insns: impl IntoIterator<Item = u32>,
+    refs: impl IntoIterator<Item = InsnRef>,
 ) -> Result<(), String> {
-    let Some(p) = programs.get(program as usize) else {
+    let len_of = |id: u32| programs.get(id as usize).map(|p| p.insns.len());
+    let Some(mut current_len) = len_of(program) else {
         return Err(format!(
             "an invocation names program {program}, but the trace has {} programs",
             programs.len()
         ));
     };
-    if let Some(insn) = insns.into_iter().find(|&i| i as usize >= p.insns.len()) {
-        return Err(format!(
-            "an invocation of program {program} records a call or load at instruction {insn}, but the program has {} instructions",
-            p.insns.len()
-        ));
+    let mut current = program;
+    let mut longest_reached = current_len;
+    let out_of_range = |prog: u32, insn: u32, len: usize| {
+        format!(
+            "an invocation records a call or load at instruction {insn} of program {prog}, but that program has {len} instructions"
+        )
+    };
+    for r in refs {
+        match r {
+            InsnRef::Event { insn } | InsnRef::TailCall { insn, .. }
+                if insn as usize >= current_len =>
+            {
+                return Err(out_of_range(current, insn, current_len));
+            }
+            InsnRef::TailCall { to, .. } if to != u32::MAX => {
+                let Some(len) = len_of(to) else {
+                    return Err(format!(
+                        "an invocation tail-calls program {to}, but the trace has {} programs",
+                        programs.len()
+                    ));
+                };
+                current = to;
+                current_len = len;
+                longest_reached = longest_reached.max(len);
+            }
+            InsnRef::BtfLoad { insn } if insn as usize >= longest_reached => {
+                return Err(out_of_range(current, insn, longest_reached));
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
 
+fn insn_ref(kind: EventKind, insn: u32, id: u32) -> InsnRef {
+    match kind {
+        EventKind::TailCall => InsnRef::TailCall { insn, to: id },
+        EventKind::Helper | EventKind::Kfunc => InsnRef::Event { insn },
+    }
+}
+
 impl Invocation {
-    /// The instruction indices this invocation refers to.
-    pub(crate) fn referenced_insns(&self) -> impl Iterator<Item = u32> + '_ {
+    /// The instructions this invocation refers to, in recording order.
+    pub(crate) fn referenced_insns(&self) -> impl Iterator<Item = InsnRef> + '_ {
         self.events
             .iter()
-            .map(|e| e.insn)
-            .chain(self.btf_loads.iter().map(|l| l.insn))
+            .map(|e| insn_ref(e.kind, e.insn, e.id))
+            .chain(
+                self.btf_loads
+                    .iter()
+                    .map(|l| InsnRef::BtfLoad { insn: l.insn }),
+            )
     }
 }
 
 impl ArchivedInvocation {
-    /// The instruction indices this invocation refers to.
-    pub(crate) fn referenced_insns(&self) -> impl Iterator<Item = u32> + '_ {
+    /// The instructions this invocation refers to, in recording order.
+    pub(crate) fn referenced_insns(&self) -> impl Iterator<Item = InsnRef> + '_ {
         self.events
             .iter()
-            .map(|e| e.insn.to_native())
-            .chain(self.btf_loads.iter().map(|l| l.insn.to_native()))
+            .map(|e| insn_ref(e.kind.to_native(), e.insn.to_native(), e.id.to_native()))
+            .chain(self.btf_loads.iter().map(|l| InsnRef::BtfLoad {
+                insn: l.insn.to_native(),
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(len: usize) -> Program {
+        Program {
+            insns: vec![[0u8; 8]; len],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn events_after_a_tail_call_are_checked_against_the_target_program() {
+        // Program 0 has 4 instructions, program 1 (the tail-call target) 100.
+        let programs = [program(4), program(100)];
+        let ok = [
+            InsnRef::Event { insn: 2 },
+            InsnRef::TailCall { insn: 3, to: 1 },
+            InsnRef::Event { insn: 50 },
+            InsnRef::BtfLoad { insn: 90 },
+        ];
+        assert_eq!(check_invocation(&programs, 0, ok), Ok(()));
+
+        let before_tail_call = [InsnRef::Event { insn: 50 }];
+        let err = check_invocation(&programs, 0, before_tail_call).unwrap_err();
+        assert!(err.contains("instruction 50 of program 0"), "{err}");
+
+        let empty_slot = [
+            InsnRef::TailCall {
+                insn: 3,
+                to: u32::MAX,
+            },
+            InsnRef::Event { insn: 50 },
+        ];
+        assert!(check_invocation(&programs, 0, empty_slot).is_err());
+
+        let bad_target = [InsnRef::TailCall { insn: 3, to: 7 }];
+        let err = check_invocation(&programs, 0, bad_target).unwrap_err();
+        assert!(err.contains("tail-calls program 7"), "{err}");
     }
 }
