@@ -17,11 +17,12 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bpfrr_replayer::env::{ModelConfig, ModelEnv};
 use bpfrr_replayer::maps::{Map, MapDef, MapType};
 use bpfrr_replayer::vm::{Context, Machine, Program, StepOutcome, XdpMd};
+use cpu_time::ThreadTime;
 use criterion::{Criterion, SamplingMode, Throughput};
 
 pub use programs::{MAP_VALUE_SIZE, Shape, Workload};
@@ -197,9 +198,10 @@ fn record(workload: usize, engine: Engine, iters: u64, elapsed: Duration) {
     }
 }
 
-/// Times `iters` calls of `f` and records them.
+/// Times `iters` calls of `f` and records them. The time is the thread's
+/// CPU time, so time spent descheduled on a busy machine does not count.
 fn timed(workload: usize, engine: Engine, iters: u64, mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
+    let start = ThreadTime::now();
     for _ in 0..iters {
         f();
     }
