@@ -593,7 +593,7 @@ fn push_frame<const REC: bool>(
             });
         }
     }
-    st.mem.set_fixed(region, vec![0; stack_size as usize], true);
+    st.mem.set_fixed_zeroed(region, stack_size as usize, true);
     st.frames.push(Frame {
         prog,
         subprog,
@@ -710,7 +710,7 @@ fn apply_outcome<const REC: bool>(
             }
             // The kernel reuses the frame: same stack, registers as they are.
             if stack_size != old_frame.stack_size {
-                st.mem.set_fixed(region, vec![0; stack_size as usize], true);
+                st.mem.set_fixed_zeroed(region, stack_size as usize, true);
                 set_reg::<REC>(st, log, 10, address(region, stack_size as u64));
             }
             let f = &mut st.frames[depth];

@@ -215,11 +215,11 @@ impl Machine {
             st.mem.kill_fixed(ids::STACK0 + f);
         }
         st.mem
-            .set_fixed(ids::STACK0, vec![0; stack_size as usize], true);
+            .set_fixed_zeroed(ids::STACK0, stack_size as usize, true);
         st.regs[10] = address(ids::STACK0, stack_size as u64);
         st.mem.set_context_layout(ctx.layout);
         if ctx.layout.is_some() {
-            st.mem.set_fixed(ids::CONTEXT, ctx.bytes.clone(), false);
+            st.mem.set_fixed(ids::CONTEXT, &ctx.bytes, false);
             st.regs[1] = address(ids::CONTEXT, 0);
         } else {
             st.mem.kill_fixed(ids::CONTEXT);
@@ -227,12 +227,12 @@ impl Machine {
         match &ctx.packet {
             Some(p) => st
                 .mem
-                .set_packet(p.buffer.clone(), p.meta, p.data, p.end, p.writable),
+                .set_packet(&p.buffer, p.meta, p.data, p.end, p.writable),
             None => st.mem.kill_fixed(ids::PACKET),
         }
         match &ctx.input {
             Some(bytes) => {
-                st.mem.set_fixed(ids::INPUT, bytes.clone(), true);
+                st.mem.set_fixed(ids::INPUT, bytes, true);
                 st.regs[1] = address(ids::INPUT, 0);
                 st.regs[2] = bytes.len() as u64;
             }

@@ -138,11 +138,16 @@ pub struct Region {
 }
 
 impl Region {
-    fn new(kind: RegionKind, bytes: Vec<u8>, writable: bool) -> Region {
-        let plain = !matches!(
+    /// Whether a live region of this kind may be accessed directly by the fast path.
+    fn is_plain(kind: &RegionKind) -> bool {
+        !matches!(
             kind,
             RegionKind::Context | RegionKind::Code | RegionKind::Null
-        );
+        )
+    }
+
+    fn new(kind: RegionKind, bytes: Vec<u8>, writable: bool) -> Region {
+        let plain = Region::is_plain(&kind);
         Region {
             end: bytes.len() as u32,
             start: 0,
@@ -316,14 +321,39 @@ impl Memory {
         self.regions.truncate(len.max(ids::FIRST_DYNAMIC as usize));
     }
 
-    pub(crate) fn set_fixed(&mut self, id: RegionId, bytes: Vec<u8>, writable: bool) {
-        let kind = self.regions[id as usize].kind.clone();
-        self.regions[id as usize] = Region::new(kind, bytes, writable);
+    /// Makes fixed region `id` live with a copy of `bytes`. Fixed regions
+    /// are set up on every run and call, so their buffers are reused.
+    pub(crate) fn set_fixed(&mut self, id: RegionId, bytes: &[u8], writable: bool) {
+        self.revive_fixed(id, writable, |b| b.extend_from_slice(bytes));
     }
 
+    /// Makes fixed region `id` live with `len` zero bytes (a fresh stack frame).
+    pub(crate) fn set_fixed_zeroed(&mut self, id: RegionId, len: usize, writable: bool) {
+        self.revive_fixed(id, writable, |b| b.resize(len, 0));
+    }
+
+    fn revive_fixed(&mut self, id: RegionId, writable: bool, fill: impl FnOnce(&mut Vec<u8>)) {
+        let r = &mut self.regions[id as usize];
+        r.bytes.clear();
+        fill(&mut r.bytes);
+        r.start = 0;
+        r.end = r.bytes.len() as u32;
+        r.writable = writable;
+        r.live = true;
+        r.plain = Region::is_plain(&r.kind);
+    }
+
+    /// Makes fixed region `id` dead (as `Region::dead`), keeping its buffer for reuse.
     pub(crate) fn kill_fixed(&mut self, id: RegionId) {
-        let kind = self.regions[id as usize].kind.clone();
-        self.regions[id as usize] = Region::dead(kind);
+        let r = &mut self.regions[id as usize];
+        if r.live || !r.bytes.is_empty() {
+            r.bytes.clear();
+            r.start = 0;
+            r.end = 0;
+            r.writable = false;
+            r.live = false;
+            r.plain = false;
+        }
     }
 
     pub(crate) fn set_context_layout(&mut self, layout: Option<ContextLayout>) {
@@ -389,7 +419,7 @@ impl Memory {
 
     pub(crate) fn set_packet(
         &mut self,
-        buffer: Vec<u8>,
+        buffer: &[u8],
         meta: u32,
         data: u32,
         end: u32,
