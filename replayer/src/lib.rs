@@ -1,5 +1,7 @@
 //! See Cargo.toml description.
 pub mod env;
+pub mod expr;
 pub mod maps;
 pub mod replay;
+pub mod session;
 pub mod vm;
