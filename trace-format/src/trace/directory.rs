@@ -223,7 +223,7 @@ impl TraceDirectory {
 /// One instruction an invocation refers to, in recording order. A tail call
 /// moves the events that follow it into the program it reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum InsnRef {
+pub enum InsnRef {
     /// A helper/kfunc call at `insn` of the program running at that point.
     Event { insn: u32 },
     /// A tail call at `insn`; `to` is the program that ran next (`u32::MAX`: none).

@@ -208,7 +208,8 @@ pub fn invocation(i: u64) -> Invocation {
                 } else {
                     EventKind::TailCall
                 },
-                id: 70000,
+                // A kfunc's BTF id, or for a tail call the program that ran next.
+                id: if i.is_multiple_of(2) { 70000 } else { 1 },
                 ret: 0,
                 outputs: vec![HelperOutput {
                     arg: 2,
