@@ -173,6 +173,20 @@ impl Evaluator<'_, '_> {
             },
             n => return err(format!("cannot load a {n}-byte scalar")),
         };
+        // A context field the kernel converts to a pointer (`data`,
+        // `data_end`) is a 64-bit address whatever its declared size.
+        if split_address(addr).0 == ids::CONTEXT && raw > u32::MAX as u64 {
+            return Ok(Value {
+                kind: ValueKind::Int {
+                    value: raw,
+                    ty: U64,
+                },
+                location: Some(Location::Mem {
+                    addr,
+                    len: ty.size as u32,
+                }),
+            });
+        }
         let v = if ty.big_endian {
             match ty.size {
                 2 => (raw as u16).swap_bytes() as u64,

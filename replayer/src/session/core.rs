@@ -115,10 +115,14 @@ struct Checkpoint {
     calls: usize,
 }
 
-/// What the recording says the invocation produced.
-struct Expected {
-    r0: u64,
-    packet: Option<Vec<u8>>,
+/// What the recording says the invocation produced (the fidelity check).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedExit {
+    pub r0: u64,
+    /// The final packet data (`data..data_end`).
+    pub packet: Option<Vec<u8>>,
+    /// The recorded packet was cut short (snap length): compare only its bytes.
+    pub packet_is_prefix: bool,
 }
 
 type Progress = Box<dyn FnMut(u64) -> bool>;
@@ -135,7 +139,7 @@ pub struct Session<E: SessionEnv> {
     end: Option<End>,
     horizon: u64,
     pub(crate) points: Points,
-    expected: Option<Expected>,
+    expected: Option<ExpectedExit>,
     progress: Option<Progress>,
 }
 
@@ -170,8 +174,8 @@ impl<E: SessionEnv> Session<E> {
 
     /// Compare the run's end with what the recording says (the fidelity
     /// check): a different r0 or final packet data is a divergence.
-    pub fn expect_exit(&mut self, r0: u64, packet: Option<Vec<u8>>) {
-        self.expected = Some(Expected { r0, packet });
+    pub fn expect_exit(&mut self, expected: ExpectedExit) {
+        self.expected = Some(expected);
     }
 
     /// Called every 65536 steps of a long movement with the position;
@@ -330,12 +334,10 @@ impl<E: SessionEnv> Session<E> {
         }
         if let Some(want) = &exp.packet {
             let got = self.machine.memory().packet_data().unwrap_or(&[]);
-            if got != want.as_slice() {
-                let at = got
-                    .iter()
-                    .zip(want.iter())
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(got.len().min(want.len()));
+            let first_diff = got.iter().zip(want.iter()).position(|(a, b)| a != b);
+            let length_differs = !exp.packet_is_prefix && got.len() != want.len();
+            if first_diff.is_some() || length_differs {
+                let at = first_diff.unwrap_or(got.len().min(want.len()));
                 return EndKind::Divergence {
                     message: format!(
                         "the final packet differs from the recorded one at byte {at} ({} bytes replayed, {} recorded)",

@@ -26,10 +26,12 @@ mod inspect;
 mod memo;
 mod origin;
 mod points;
+mod replay;
 mod undo;
 
 pub use self::core::{
-    CHECKPOINT_INTERVAL, End, EndKind, Session, SessionError, SessionStats, Stop, StopReason,
+    CHECKPOINT_INTERVAL, End, EndKind, ExpectedExit, Session, SessionError, SessionStats, Stop,
+    StopReason,
 };
 pub use diff::{DiffRegister, DiffReport, diff};
 pub use info::{DebugInfo, FunctionSym, MapInfo, ValueDesc, describe_value};
@@ -37,3 +39,4 @@ pub use inspect::{LogIter, MemChange, RegChange, StepRecord};
 pub use memo::{EnvMemo, SessionEnv};
 pub use origin::{Origin, OriginEnd, OriginLink};
 pub use points::{BreakLocation, Breakpoint, PointId, Watchpoint};
+pub use replay::debug_info;
