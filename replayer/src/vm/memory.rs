@@ -229,11 +229,34 @@ impl Default for Memory {
     }
 }
 
+/// The little-endian value of 1-8 bytes. The access sizes get their own
+/// arms so they compile to single loads rather than a `memcpy` call.
 #[inline(always)]
 fn le_value(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a[..b.len()].copy_from_slice(b);
-    u64::from_le_bytes(a)
+    match *b {
+        [x] => x as u64,
+        [x0, x1] => u16::from_le_bytes([x0, x1]) as u64,
+        [x0, x1, x2, x3] => u32::from_le_bytes([x0, x1, x2, x3]) as u64,
+        [x0, x1, x2, x3, x4, x5, x6, x7] => u64::from_le_bytes([x0, x1, x2, x3, x4, x5, x6, x7]),
+        _ => {
+            let mut a = [0u8; 8];
+            a[..b.len()].copy_from_slice(b);
+            u64::from_le_bytes(a)
+        }
+    }
+}
+
+/// Writes the low `dst.len()` (1-8) bytes of `v`, little-endian; single
+/// stores for the access sizes, as `le_value`.
+#[inline(always)]
+fn put_le(dst: &mut [u8], v: u64) {
+    match dst.len() {
+        1 => dst[0] = v as u8,
+        2 => dst.copy_from_slice(&(v as u16).to_le_bytes()),
+        4 => dst.copy_from_slice(&(v as u32).to_le_bytes()),
+        8 => dst.copy_from_slice(&v.to_le_bytes()),
+        n => dst.copy_from_slice(&v.to_le_bytes()[..n]),
+    }
 }
 
 impl Memory {
@@ -535,7 +558,7 @@ impl Memory {
                     len: size as u8,
                     old: le_value(dst),
                 });
-                dst.copy_from_slice(&value.to_le_bytes()[..size]);
+                put_le(dst, value);
                 return Ok(undo);
             }
         }
@@ -564,7 +587,7 @@ impl Memory {
                 len: size as u8,
                 old: le_value(dst),
             };
-            dst.copy_from_slice(&value.to_le_bytes()[..size]);
+            put_le(dst, value);
             return Ok(Some(undo));
         }
         Err(self.fault_for(addr, size, true))
