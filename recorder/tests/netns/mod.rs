@@ -87,7 +87,12 @@ impl NetNs {
     /// Runs `f` on a thread that has entered the namespace (a network
     /// namespace belongs to a thread: the test's other threads stay out).
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
+        NetNs::run_in_named(&self.name, f)
+    }
+
+    /// [`NetNs::run`] for a namespace this process did not create.
+    pub fn run_in_named<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/var/run/netns/{name}");
         std::thread::scope(|s| {
             s.spawn(|| {
                 let ns = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
