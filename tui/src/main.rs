@@ -24,6 +24,9 @@ enum Command {
     Exec(cmd::exec::Args),
     /// Run a program of a BPF object on packets or a context, with map models (no kernel).
     Run(cmd::run::Args),
+    /// Record a program's runs in the kernel into a trace, then check that each replays identically.
+    #[cfg(target_os = "linux")]
+    Record(cmd::record::Args),
 }
 
 fn main() {
@@ -33,6 +36,8 @@ fn main() {
         Command::Info(a) => cmd::info::run(a),
         Command::Exec(a) => cmd::exec::run(a),
         Command::Run(a) => cmd::run::run(a),
+        #[cfg(target_os = "linux")]
+        Command::Record(a) => cmd::record::run(a),
     };
     if let Err(e) = result {
         eprintln!("bpfrr: {e:#}");

@@ -6,11 +6,13 @@
 //! - [`ringbuf`], [`assemble`]: records out of the ring buffer into invocations;
 //! - [`snapshot`]: map contents at the start and the end;
 //! - [`testrun_driver`]: BPF_PROG_TEST_RUN on pcap/hex/context inputs;
-//! - [`pipeline`]: the whole recording, writing the trace.
+//! - [`pipeline`]: the whole recording, writing the trace;
+//! - [`fidelity`]: replaying every invocation of the trace to prove it faithful.
 
 pub mod assemble;
 pub mod ctx_fields;
 pub mod driver;
+pub mod fidelity;
 pub mod pipeline;
 pub mod prepare;
 pub mod ringbuf;

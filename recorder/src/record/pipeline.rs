@@ -56,13 +56,13 @@ pub struct RecordReport {
 /// Why a recording failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("{0}")]
+    #[error(transparent)]
     Prepare(#[from] PrepareError),
-    #[error("{0}")]
+    #[error(transparent)]
     Driver(#[from] DriverError),
-    #[error("{0}")]
+    #[error(transparent)]
     Sys(#[from] SysError),
-    #[error("{0}")]
+    #[error(transparent)]
     Trace(#[from] TraceError),
     #[error("{0}")]
     Ring(String),
@@ -118,6 +118,8 @@ pub fn record(
         section_attach_point: &linked.attach_point,
     };
 
+    // Invocations written (TraceWriter counts only whole blocks).
+    let mut written = 0u64;
     let mut drive = || -> Result<(), RecordError> {
         driver.start(&target)?;
         loop {
@@ -126,10 +128,16 @@ pub fn record(
             }
             let budget = stopper.step_budget(Duration::from_millis(100));
             let step = driver.step(budget)?;
-            let stop = drain(&mut ring, &mut assembler, &mut writer, &mut stopper)?;
+            let stop = drain(
+                &mut ring,
+                &mut assembler,
+                &mut writer,
+                &mut stopper,
+                &mut written,
+            )?;
             if enabled_status {
                 status.update(&Progress {
-                    invocations: writer.invocation_count(),
+                    invocations: written,
                     bytes: ring.bytes,
                     lost: 0,
                     elapsed: stopper.elapsed(),
@@ -150,9 +158,18 @@ pub fn record(
     driven?;
     stopped?;
     // What the kernel produced before the driver stopped.
-    drain(&mut ring, &mut assembler, &mut writer, &mut stopper)?;
-    for inv in assembler.finish() {
-        writer.push(inv)?;
+    drain(
+        &mut ring,
+        &mut assembler,
+        &mut writer,
+        &mut stopper,
+        &mut written,
+    )?;
+    if stopper.reason().is_none() {
+        for inv in assembler.finish() {
+            writer.push(inv)?;
+            written += 1;
+        }
     }
     let stop = stopper.finish();
 
@@ -174,7 +191,7 @@ pub fn record(
     for l in &lost {
         writer.add_lost(l.cpu, l.count);
     }
-    let invocations = writer.invocation_count();
+    let invocations = written;
     let summary = writer.finish()?;
     Ok(RecordReport {
         trace: opts.output.clone(),
@@ -195,6 +212,7 @@ fn drain(
     assembler: &mut Assembler,
     writer: &mut TraceWriter,
     stopper: &mut Stopper,
+    written: &mut u64,
 ) -> Result<bool, RecordError> {
     let mut records = Vec::new();
     let mut bad = None;
@@ -212,6 +230,7 @@ fn drain(
             }
             let (seq, retval) = (inv.seq, inv.retval);
             writer.push(inv)?;
+            *written += 1;
             stopper.on_invocation(seq, retval);
         }
     }

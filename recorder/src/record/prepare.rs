@@ -34,9 +34,9 @@ pub const OUTPUT_CAP: u32 = 512;
 /// Why preparing a recording failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error("{0}")]
+    #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("{0}")]
+    #[error(transparent)]
     Sys(#[from] SysError),
     #[error("the object has no program named {name:?}; it has: {available}")]
     NoSuchProgram { name: String, available: String },

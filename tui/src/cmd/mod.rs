@@ -3,4 +3,6 @@
 pub mod disasm;
 pub mod exec;
 pub mod info;
+#[cfg(target_os = "linux")]
+pub mod record;
 pub mod run;
