@@ -98,6 +98,16 @@ fn record_sample(sample: &str, prog: &str, packets: u64) {
     let v = p.verifier.as_ref().expect("verifier info");
     assert!(v.accepted && v.log.contains("processed"), "level 2 log");
     assert!(!v.stack_depths.is_empty());
+    // The JIT image with a native offset for every xlated instruction.
+    let jit = p.jit.as_ref().expect("JIT info (root sees the image)");
+    assert!(!jit.image.is_empty());
+    assert_eq!(jit.insn_offsets.len(), jit.xlated.len());
+    assert!(jit.insn_offsets.windows(2).all(|w| w[0] <= w[1]) || p.func_info.len() > 1);
+    assert!(
+        jit.insn_offsets
+            .iter()
+            .all(|&o| (o as usize) < jit.image.len())
+    );
     assert!(trace.meta().command.iter().any(|a| a == "record"));
     for m in trace.maps() {
         assert_eq!(
