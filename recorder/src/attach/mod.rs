@@ -15,6 +15,7 @@
 //! 3. load it, then [`AttachSpec::attach`] it.
 
 pub mod cgroup_skb;
+pub mod driver;
 pub mod fentry;
 pub mod raw_tracepoint;
 pub mod tc;
@@ -32,6 +33,7 @@ use bpfrr_trace::object::LinkedProgram;
 use crate::sys::{SysError, link_info};
 
 pub use cgroup_skb::{CgroupDirection, CgroupTarget};
+pub use driver::LiveDriver;
 pub use fentry::FentryTarget;
 pub use raw_tracepoint::RawTracepointTarget;
 pub use tc::{TcDirection, TcTarget};
