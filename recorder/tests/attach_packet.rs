@@ -195,3 +195,42 @@ fn a_program_of_the_wrong_type_is_refused_before_the_kernel() {
         "{e}"
     );
 }
+
+#[test]
+fn a_live_driver_finishes_when_its_interface_disappears() {
+    use bpfrr_recorder::attach::LiveDriver;
+    use bpfrr_recorder::record::{Driver, DriverTarget, Step};
+    use std::os::fd::AsFd;
+    use std::time::Duration;
+
+    if !common::kernel_tests_enabled("a_live_driver_finishes_when_its_interface_disappears") {
+        return;
+    }
+    let ns = NetNs::create("xdpgone");
+    ns.veth_pair("va", "vb");
+    let mut obj = open_sample("xdp_fw");
+    let prog = load(&mut obj, "xdp_firewall");
+    let mut driver = LiveDriver::new(AttachSpec::Xdp(XdpTarget::parse("vb:generic").unwrap()));
+    let target = DriverTarget {
+        prog_fd: prog.fd.as_fd(),
+        prog_type: prog.linked.prog_type,
+        expected_attach_type: prog.linked.expected_attach_type,
+        name: &prog.linked.name,
+        section: &prog.linked.section,
+        section_attach_point: &prog.linked.attach_point,
+    };
+    ns.run(|| driver.start(&target)).expect("start");
+    assert!(driver.link().unwrap().is_attached());
+    assert_eq!(driver.step(Duration::from_millis(1)), Ok(Step::Idle));
+
+    ns.ip(&["link", "del", "vb"]);
+    assert!(!driver.link().unwrap().is_attached());
+    assert_eq!(driver.step(Duration::from_millis(1)), Ok(Step::Finished));
+    assert!(
+        driver.notes()[0].contains("disappeared"),
+        "{:?}",
+        driver.notes()
+    );
+    driver.stop().unwrap();
+    assert!(driver.link().is_none());
+}

@@ -83,10 +83,18 @@ impl Driver for LiveDriver {
     }
 
     fn step(&mut self, budget: Duration) -> Result<Step, DriverError> {
-        if self.link.is_none() {
+        let Some(link) = &self.link else {
             return Err(DriverError::new(
                 "the live driver was asked to run before it attached (a bpfrr bug)",
             ));
+        };
+        if !link.is_attached() {
+            // The interface went away: the kernel detached the program.
+            self.notes.push(format!(
+                "the recording ended because {} disappeared (its interface was removed)",
+                link.description()
+            ));
+            return Ok(Step::Finished);
         }
         std::thread::sleep(budget.min(MAX_WAIT));
         Ok(Step::Idle)

@@ -143,6 +143,12 @@ impl Link {
         &self.notes
     }
 
+    /// False once the kernel has detached the link on its own: an XDP or
+    /// tcx link whose interface was removed.
+    pub fn is_attached(&self) -> bool {
+        link_info(&self.link).map_or(true, |i| i.ifindex != Some(0))
+    }
+
     /// Detaches now (the same as dropping the link).
     pub fn detach(self) {
         drop(self);

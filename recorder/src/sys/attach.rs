@@ -13,8 +13,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use aya_obj::generated::{
-    PERF_EVENT_IOC_ENABLE, PERF_FLAG_FD_CLOEXEC, bpf_cmd, bpf_link_info, perf_event_attr,
-    perf_type_id,
+    PERF_EVENT_IOC_ENABLE, PERF_FLAG_FD_CLOEXEC, bpf_cmd, bpf_link_info, bpf_link_type,
+    perf_event_attr, perf_type_id,
 };
 
 use super::{SysError, bpf_call, bpf_call_fd, ptr_u64, zeroed_attr};
@@ -155,6 +155,9 @@ pub struct LinkInfo {
     /// `enum bpf_link_type`.
     pub link_type: u32,
     pub prog_id: u32,
+    /// For XDP and tcx links: the interface, 0 once it was removed (the
+    /// link then no longer runs anything).
+    pub ifindex: Option<u32>,
 }
 
 /// Reads a link's id, type and program.
@@ -169,10 +172,24 @@ pub fn link_info(fd: impl AsFd) -> Result<LinkInfo, SysError> {
     a.info = ptr_u64(&mut info as *mut bpf_link_info);
     bpf_call(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)
         .map_err(|e| SysError::from_errno("BPF_OBJ_GET_INFO_BY_FD", e))?;
+    // SAFETY: the union member read is the one the kernel fills for the
+    // link type it reported (both are plain integers).
+    let ifindex = unsafe {
+        match info.type_ {
+            t if t == bpf_link_type::BPF_LINK_TYPE_XDP as u32 => {
+                Some(info.__bindgen_anon_1.xdp.ifindex)
+            }
+            t if t == bpf_link_type::BPF_LINK_TYPE_TCX as u32 => {
+                Some(info.__bindgen_anon_1.tcx.ifindex)
+            }
+            _ => None,
+        }
+    };
     Ok(LinkInfo {
         id: info.id,
         link_type: info.type_,
         prog_id: info.prog_id,
+        ifindex,
     })
 }
 
