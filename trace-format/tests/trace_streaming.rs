@@ -71,3 +71,26 @@ fn a_million_invocations_keep_the_writer_buffer_bounded() {
     }
     assert_eq!(t.iter_invocations().filter(|r| r.is_ok()).count() as u64, N);
 }
+
+#[test]
+fn invocation_count_includes_the_block_being_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = TraceWriter::create_with(
+        dir.path().join("t.bpfrr"),
+        trace_common::meta(),
+        trace_common::programs(),
+        trace_common::maps(),
+        WriterOptions {
+            block_bytes: 1 << 20,
+            block_invocations: 4,
+        },
+    )
+    .unwrap();
+    for i in 0..6 {
+        assert_eq!(w.invocation_count(), i);
+        w.push(trace_common::invocation(i)).unwrap();
+    }
+    // One block of 4 is on disk, 2 are buffered: all 6 count.
+    assert_eq!(w.invocation_count(), 6);
+    assert_eq!(w.finish().unwrap().invocation_count, 6);
+}

@@ -189,9 +189,9 @@ impl TraceWriter {
         Ok(())
     }
 
-    /// Number of invocations pushed so far.
+    /// Number of invocations pushed so far, written out or still buffered.
     pub fn invocation_count(&self) -> u64 {
-        self.next_index
+        self.next_index + self.pending.len() as u64
     }
 
     /// Bytes of trace data the writer holds in memory right now: the
