@@ -4,4 +4,5 @@ pub mod expr;
 pub mod maps;
 pub mod replay;
 pub mod session;
+pub mod verifier;
 pub mod vm;

@@ -24,6 +24,8 @@ enum Command {
     Exec(cmd::exec::Args),
     /// Run a program of a BPF object on packets or a context, with map models (no kernel).
     Run(cmd::run::Args),
+    /// Load a program without attaching it and explain the verifier's log (states, rejection, fix).
+    Verify(cmd::verify::Args),
     /// Record a program's runs in the kernel into a trace, then check that each replays identically.
     #[cfg(target_os = "linux")]
     Record(cmd::record::Args),
@@ -36,6 +38,7 @@ fn main() {
         Command::Info(a) => cmd::info::run(a),
         Command::Exec(a) => cmd::exec::run(a),
         Command::Run(a) => cmd::run::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
         #[cfg(target_os = "linux")]
         Command::Record(a) => cmd::record::run(a),
     };

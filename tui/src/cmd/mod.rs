@@ -6,3 +6,4 @@ pub mod info;
 #[cfg(target_os = "linux")]
 pub mod record;
 pub mod run;
+pub mod verify;
