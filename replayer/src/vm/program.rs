@@ -36,6 +36,14 @@ pub enum LoadError {
     },
     #[error("{given} stack depths were given but the program has {subprograms} subprograms")]
     StackDepths { given: usize, subprograms: usize },
+    #[error(
+        "subprogram {subprogram} is given a stack depth of {depth} bytes, more than the kernel's limit of {max}"
+    )]
+    StackTooDeep {
+        subprogram: usize,
+        depth: u32,
+        max: usize,
+    },
 }
 
 /// Limits applied when preparing a program.
@@ -773,6 +781,19 @@ impl Program {
             return Err(LoadError::StackDepths {
                 given: depths.len(),
                 subprograms: self.subprograms.len(),
+            });
+        }
+        // Depths come from a trace (untrusted): one beyond the kernel's
+        // limit would make every run allocate it, so it is refused.
+        if let Some((subprogram, &depth)) = depths
+            .iter()
+            .enumerate()
+            .find(|&(_, &d)| d as usize > opcode::MAX_STACK)
+        {
+            return Err(LoadError::StackTooDeep {
+                subprogram,
+                depth,
+                max: opcode::MAX_STACK,
             });
         }
         for (sp, d) in self.subprograms.iter_mut().zip(depths) {
