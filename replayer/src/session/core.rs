@@ -409,7 +409,9 @@ impl<E: SessionEnv> Session<E> {
         if target == self.pos {
             return;
         }
-        if target < self.pos && target >= self.base {
+        // Short hops back pop the log; longer ones restore a checkpoint and
+        // re-run at most one interval, which bounds every goto.
+        if target < self.pos && target >= self.base && self.pos - target <= K {
             while self.pos > target && self.backward_one() {}
             return;
         }
