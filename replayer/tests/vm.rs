@@ -1118,43 +1118,42 @@ fn stepping_gives_the_same_result_as_running() {
     assert_eq!(m.status(), Status::Exited(full));
 }
 
-#[test]
-fn undoing_every_recorded_step_restores_the_exact_state() {
-    // Calls, callbacks, stack and packet stores, helper allocations and frees,
-    // packet window moves: everything a step can change.
-    let mut p = bpf_loop_program(5);
-    p[2] = ld_func(2, 9)[0];
-    struct Everything(LoopEnv, GlobalsEnv);
-    impl Env for Everything {
-        fn call_helper(
-            &mut self,
-            id: i32,
-            call: &mut HelperCall<'_>,
-        ) -> Result<HelperOutcome, Fault> {
-            match id {
-                181 | 12 => self.0.call_helper(id, call),
-                44 => AdjustEnv.call_helper(id, call),
-                _ => self.1.call_helper(id, call),
-            }
-        }
-        fn resume(
-            &mut self,
-            c: Callee,
-            s: u64,
-            r0: u64,
-            call: &mut HelperCall<'_>,
-        ) -> Result<HelperOutcome, Fault> {
-            self.0.resume(c, s, r0, call)
-        }
-        fn resolve_imm64(
-            &mut self,
-            k: Imm64Kind,
-            imm: u64,
-            call: &mut HelperCall<'_>,
-        ) -> Result<u64, Fault> {
-            self.1.resolve_imm64(k, imm, call)
+/// An environment answering everything the program of `everything_machine` calls.
+struct Everything(LoopEnv, GlobalsEnv);
+
+impl Env for Everything {
+    fn call_helper(&mut self, id: i32, call: &mut HelperCall<'_>) -> Result<HelperOutcome, Fault> {
+        match id {
+            181 | 12 => self.0.call_helper(id, call),
+            44 => AdjustEnv.call_helper(id, call),
+            _ => self.1.call_helper(id, call),
         }
     }
+    fn resume(
+        &mut self,
+        c: Callee,
+        s: u64,
+        r0: u64,
+        call: &mut HelperCall<'_>,
+    ) -> Result<HelperOutcome, Fault> {
+        self.0.resume(c, s, r0, call)
+    }
+    fn resolve_imm64(
+        &mut self,
+        k: Imm64Kind,
+        imm: u64,
+        call: &mut HelperCall<'_>,
+    ) -> Result<u64, Fault> {
+        self.1.resolve_imm64(k, imm, call)
+    }
+}
+
+/// A started machine whose program changes everything a step can change:
+/// calls, callbacks, stack and packet stores, helper allocations and frees,
+/// packet window moves.
+fn everything_machine() -> (Machine, Everything) {
+    let mut p = bpf_loop_program(5);
+    p[2] = ld_func(2, 9)[0];
     // Prefix: allocate a buffer, write it, free it, store into the packet, adjust the head.
     let data = ld_map(6, PSEUDO_MAP_VALUE, 1, 0);
     let mut prefix = vec![
@@ -1175,7 +1174,13 @@ fn undoing_every_recorded_step_restores_the_exact_state() {
     let mut m = Machine::new(program(&prefix));
     m.start(0, &Context::xdp(&FRAME, &[9, 9], XdpMd::default()))
         .unwrap();
-    let mut env = Everything(LoopEnv { tail_target: None }, GlobalsEnv::default());
+    let env = Everything(LoopEnv { tail_target: None }, GlobalsEnv::default());
+    (m, env)
+}
+
+#[test]
+fn undoing_every_recorded_step_restores_the_exact_state() {
+    let (mut m, mut env) = everything_machine();
     let mut snapshots = vec![m.state().clone()];
     let mut log = Vec::new();
     loop {
@@ -1212,4 +1217,53 @@ fn undoing_every_recorded_step_restores_the_exact_state() {
         );
     }
     assert_eq!(m.state(), &snapshots[0]);
+}
+
+#[test]
+fn a_logged_run_holds_every_step_and_undoes_exactly() {
+    // Reference: step by step, with a snapshot before each step.
+    let (mut m, mut env) = everything_machine();
+    let mut snapshots = vec![m.state().clone()];
+    let mut steps = Vec::new();
+    loop {
+        let s = m.step(&mut env);
+        let done = !matches!(s.outcome, StepOutcome::Running);
+        steps.push(s);
+        snapshots.push(m.state().clone());
+        if done {
+            break;
+        }
+    }
+    // The same run logged, in uneven chunks.
+    let (mut lm, mut lenv) = everything_machine();
+    let mut log = StepLog::new();
+    let r0 = loop {
+        match lm.run_logged(&mut lenv, 7, &mut log).unwrap() {
+            RunStop::Paused => assert_eq!(lm.state(), &snapshots[log.len()]),
+            RunStop::Exited(r0) => break r0,
+        }
+    };
+    assert_eq!(
+        Some(&StepOutcome::Exited(r0)),
+        steps.last().map(|s| &s.outcome)
+    );
+    assert_eq!(lm.state(), m.state());
+    assert_eq!(log.len(), steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        let (prog, pc, effects) = log.step(i).unwrap();
+        let effects: Vec<&Effect> = effects.collect();
+        let expected: Vec<&Effect> = s.effects.iter().collect();
+        assert_eq!((prog, pc, effects), (s.prog, s.pc, expected), "step {i}");
+    }
+    // Undo newest first; after each undo the state equals the snapshot.
+    while lm.undo_logged(&mut log) {
+        assert_eq!(
+            lm.state(),
+            &snapshots[log.len()],
+            "after undoing step {}",
+            log.len()
+        );
+    }
+    assert_eq!(lm.state(), &snapshots[0]);
+    assert!(log.is_empty());
 }

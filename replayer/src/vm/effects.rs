@@ -91,6 +91,87 @@ impl EffectList {
     pub fn is_empty(&self) -> bool {
         self.first.is_none()
     }
+
+    /// The `i`-th effect, oldest first.
+    pub fn get(&self, i: usize) -> Option<&Effect> {
+        match i {
+            0 => self.first.as_ref(),
+            _ => self.rest.get(i - 1),
+        }
+    }
+
+    /// Keeps the first `n` effects.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        if n == 0 {
+            self.first = None;
+            self.rest.clear();
+        } else {
+            self.rest.truncate(n - 1);
+        }
+    }
+}
+
+/// Where one logged step starts: the program and counters before it, and
+/// the index of its first effect in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StepMark {
+    pub prog: usize,
+    pub first_effect: usize,
+    pub before: Control,
+}
+
+/// Every step of a run made with `Machine::run_logged`, each with the
+/// effects it made, so that any number of them can be undone newest first
+/// (`Machine::undo_logged`). It holds what a sequence of `Machine::step`
+/// calls would return, without building a `StepEffects` per instruction:
+/// the way to run many instructions and keep an exact undo log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepLog {
+    pub(crate) effects: EffectList,
+    pub(crate) marks: Vec<StepMark>,
+}
+
+impl StepLog {
+    pub fn new() -> StepLog {
+        StepLog::default()
+    }
+
+    /// Number of steps logged.
+    pub fn len(&self) -> usize {
+        self.marks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.marks.is_empty()
+    }
+
+    /// Forgets every step (the machine's state is not touched).
+    pub fn clear(&mut self) {
+        self.effects.truncate(0);
+        self.marks.clear();
+    }
+
+    /// Indices of step `i`'s effects in `effects`.
+    pub(crate) fn span(&self, i: usize) -> Option<std::ops::Range<usize>> {
+        let start = self.marks.get(i)?.first_effect;
+        let end = self
+            .marks
+            .get(i + 1)
+            .map_or(self.effects.len(), |m| m.first_effect);
+        Some(start..end)
+    }
+
+    /// Step `i` (oldest first): the program and slot of its instruction and
+    /// the effects it made, in order (what `StepEffects` would hold).
+    pub fn step(&self, i: usize) -> Option<(usize, usize, impl Iterator<Item = &Effect>)> {
+        let m = self.marks.get(i)?;
+        let span = self.span(i)?;
+        Some((
+            m.prog,
+            m.before.pc,
+            span.filter_map(move |k| self.effects.get(k)),
+        ))
+    }
 }
 
 /// How a step ended.

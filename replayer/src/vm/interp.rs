@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bpfrr_trace::isa::AtomicOp;
 use bpfrr_trace::isa::opcode::MAX_CALL_FRAMES;
 
-use super::effects::{CallRecord, Effect, EffectList};
+use super::effects::{CallRecord, Control, Effect, EffectList, StepLog, StepMark};
 use super::env::{Callee, Env, HelperCall, HelperOutcome};
 use super::fault::{Fault, FaultKind};
 use super::machine::{
@@ -97,15 +97,30 @@ impl Machine {
         limit: u64,
         log: &mut EffectList,
     ) -> Result<RunStop, Fault> {
-        let r = self.exec_inner::<REC, E>(env, limit, log);
+        let r = self.exec_inner::<REC, false, E>(env, limit, log, &mut Vec::new());
         r.map_err(|f| self.annotate(f))
     }
 
-    fn exec_inner<const REC: bool, E: Env + ?Sized>(
+    /// Runs up to `limit` instructions recording, with each step's start
+    /// marked in `log` (see `StepLog`).
+    pub(crate) fn exec_logged<E: Env + ?Sized>(
+        &mut self,
+        env: &mut E,
+        limit: u64,
+        log: &mut StepLog,
+    ) -> Result<RunStop, Fault> {
+        let r = self.exec_inner::<true, true, E>(env, limit, &mut log.effects, &mut log.marks);
+        r.map_err(|f| self.annotate(f))
+    }
+
+    /// `REC`: record every change in `log`. `MARK` (with `REC`): also push
+    /// a `StepMark` to `marks` before each instruction.
+    fn exec_inner<const REC: bool, const MARK: bool, E: Env + ?Sized>(
         &mut self,
         env: &mut E,
         limit: u64,
         log: &mut EffectList,
+        marks: &mut Vec<StepMark>,
     ) -> Result<RunStop, Fault> {
         let Machine {
             programs,
@@ -205,6 +220,19 @@ impl Machine {
                     }
                     fault!(FaultKind::StepBudget {
                         steps: config.step_budget
+                    });
+                }
+                if MARK {
+                    marks.push(StepMark {
+                        prog,
+                        first_effect: log.len(),
+                        before: Control {
+                            pc,
+                            steps: start_steps + (total - left),
+                            may_goto_left: st.may_goto_left,
+                            tail_calls: st.tail_calls,
+                            status: st.status,
+                        },
                     });
                 }
                 left -= 1;

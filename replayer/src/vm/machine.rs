@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bpfrr_trace::isa::opcode::{MAX_CALL_FRAMES, MAX_STACK, MAX_TAIL_CALLS};
 
 use super::context::Context;
-use super::effects::{Control, Effect, EffectList, StepEffects, StepOutcome};
+use super::effects::{Control, Effect, EffectList, StepEffects, StepLog, StepOutcome};
 use super::env::{Callee, Env};
 use super::fault::{Fault, FaultKind};
 use super::memory::{Memory, RegionKind, address, ids};
@@ -243,6 +243,7 @@ impl Machine {
 
     /// Executes one instruction and reports what it changed. A fault is
     /// reported in the outcome; the machine stays on the faulting instruction.
+    #[inline]
     pub fn step<E: Env + ?Sized>(&mut self, env: &mut E) -> StepEffects {
         let before = self.control();
         let (prog, pc) = (self.current_prog(), self.state.pc);
@@ -298,48 +299,51 @@ impl Machine {
 
     /// Reverts one step exactly (steps must be undone newest first).
     pub fn undo(&mut self, step: &StepEffects) {
-        let st = &mut self.state;
         for e in step.effects.iter().rev() {
-            match e {
-                Effect::Reg { reg, old } => st.regs[(*reg & 15) as usize] = *old,
-                Effect::Store(w) => st.mem.restore_small(w),
-                Effect::Write {
-                    region,
-                    offset,
-                    old,
-                } => st.mem.restore(*region, *offset, old),
-                Effect::RegionCreated { id } => st.mem.truncate_regions(*id as usize),
-                Effect::RegionReplaced { id, old } => st.mem.put_region(*id, (**old).clone()),
-                Effect::PacketData { old_data } => st.mem.set_packet_data_offset(*old_data),
-                Effect::FramePushed { old_stack } => {
-                    let depth = st.frames.len() - 1;
-                    st.frames.pop();
-                    st.mem
-                        .put_region(ids::STACK0 + depth as u32, (**old_stack).clone());
-                }
-                Effect::FramePopped { frame, stack } => {
-                    st.frames.push(**frame);
-                    let depth = st.frames.len() - 1;
-                    st.mem
-                        .put_region(ids::STACK0 + depth as u32, (**stack).clone());
-                }
-                Effect::FrameReplaced { old, old_stack } => {
-                    let depth = st.frames.len() - 1;
-                    st.frames[depth] = **old;
-                    st.mem
-                        .put_region(ids::STACK0 + depth as u32, (**old_stack).clone());
-                }
-                Effect::Called(_) => {}
-            }
+            undo_effect(&mut self.state, e);
         }
-        let c = step.before;
-        st.pc = c.pc;
-        st.steps = c.steps;
-        st.may_goto_left = c.may_goto_left;
-        st.tail_calls = c.tail_calls;
-        st.status = c.status;
+        restore_control(&mut self.state, step.before);
     }
 
+    /// Runs at most `n` instructions like `run_steps`, logging every step
+    /// with its effects in `log` (appended to what it holds), as `step`
+    /// would report them. A faulting step is logged too, with the effects
+    /// it made before the fault.
+    pub fn run_logged<E: Env + ?Sized>(
+        &mut self,
+        env: &mut E,
+        n: u64,
+        log: &mut StepLog,
+    ) -> Result<RunStop, Fault> {
+        match self.state.status {
+            Status::Running => {}
+            Status::Exited(r0) => return Ok(RunStop::Exited(r0)),
+            Status::Idle => {
+                return Err(Fault::new(FaultKind::NotRunning, 0, 0));
+            }
+        }
+        self.exec_logged(env, n, log)
+    }
+
+    /// Reverts the newest step of `log` exactly and removes it from the
+    /// log. Returns false when the log is empty.
+    pub fn undo_logged(&mut self, log: &mut StepLog) -> bool {
+        let Some(span) = log.len().checked_sub(1).and_then(|i| log.span(i)) else {
+            return false;
+        };
+        for k in span.clone().rev() {
+            if let Some(e) = log.effects.get(k) {
+                undo_effect(&mut self.state, e);
+            }
+        }
+        log.effects.truncate(span.start);
+        if let Some(mark) = log.marks.pop() {
+            restore_control(&mut self.state, mark.before);
+        }
+        true
+    }
+
+    #[inline]
     fn control(&self) -> Control {
         Control {
             pc: self.state.pc,
@@ -369,6 +373,7 @@ impl Machine {
         self.state.pc
     }
     /// Index of the program the top frame runs.
+    #[inline]
     pub fn current_prog(&self) -> usize {
         self.state.frames.last().map_or(0, |f| f.prog)
     }
@@ -411,4 +416,48 @@ impl Machine {
     pub fn stack_region_kind(depth: usize) -> RegionKind {
         RegionKind::Stack { frame: depth as u8 }
     }
+}
+
+/// Puts back what one effect changed.
+fn undo_effect(st: &mut MachineState, e: &Effect) {
+    match e {
+        Effect::Reg { reg, old } => st.regs[(*reg & 15) as usize] = *old,
+        Effect::Store(w) => st.mem.restore_small(w),
+        Effect::Write {
+            region,
+            offset,
+            old,
+        } => st.mem.restore(*region, *offset, old),
+        Effect::RegionCreated { id } => st.mem.truncate_regions(*id as usize),
+        Effect::RegionReplaced { id, old } => st.mem.put_region(*id, (**old).clone()),
+        Effect::PacketData { old_data } => st.mem.set_packet_data_offset(*old_data),
+        Effect::FramePushed { old_stack } => {
+            let depth = st.frames.len() - 1;
+            st.frames.pop();
+            st.mem
+                .put_region(ids::STACK0 + depth as u32, (**old_stack).clone());
+        }
+        Effect::FramePopped { frame, stack } => {
+            st.frames.push(**frame);
+            let depth = st.frames.len() - 1;
+            st.mem
+                .put_region(ids::STACK0 + depth as u32, (**stack).clone());
+        }
+        Effect::FrameReplaced { old, old_stack } => {
+            let depth = st.frames.len() - 1;
+            st.frames[depth] = **old;
+            st.mem
+                .put_region(ids::STACK0 + depth as u32, (**old_stack).clone());
+        }
+        Effect::Called(_) => {}
+    }
+}
+
+/// Puts back the position and counters from before a step.
+fn restore_control(st: &mut MachineState, c: Control) {
+    st.pc = c.pc;
+    st.steps = c.steps;
+    st.may_goto_left = c.may_goto_left;
+    st.tail_calls = c.tail_calls;
+    st.status = c.status;
 }

@@ -24,7 +24,7 @@ pub use context::{
     Context, ContextLayout, PT_REGS_SIZE, RawContext, SKB_HEADROOM, SkBuff, SkbProgram, XDP_FRAME,
     XDP_HEADROOM, XdpMd, sk_buff, xdp_md,
 };
-pub use effects::{CallRecord, Effect, EffectList, StepEffects, StepOutcome};
+pub use effects::{CallRecord, Effect, EffectList, StepEffects, StepLog, StepOutcome};
 pub use env::{Callee, Env, HelperCall, HelperOutcome, NoHelpers};
 pub use fault::{Fault, FaultKind, SourceLine};
 pub use machine::{
