@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bpfrr_replayer::env::{ModelConfig, ModelEnv};
 use bpfrr_replayer::maps::{Map, MapDef, MapType};
-use bpfrr_replayer::vm::{Context, Machine, Program, StepOutcome, XdpMd};
+use bpfrr_replayer::vm::{Context, Machine, Program, RunStop, StepLog, StepOutcome, XdpMd};
 use cpu_time::ThreadTime;
 use criterion::{Criterion, SamplingMode, Throughput};
 
@@ -34,6 +34,8 @@ pub enum Engine {
     VmFull,
     /// Our VM, `Machine::step` until exit (every step's effects reported).
     VmStep,
+    /// Our VM, `Machine::run_logged`: every step's effects kept in a `StepLog`.
+    VmLog,
     /// The rbpf crate's interpreter.
     Rbpf,
     /// The kernel's JIT, timed by the kernel (BPF_PROG_TEST_RUN `duration`).
@@ -45,6 +47,7 @@ impl Engine {
         match self {
             Engine::VmFull => "vm_full",
             Engine::VmStep => "vm_step",
+            Engine::VmLog => "vm_log",
             Engine::Rbpf => "rbpf",
             Engine::KernelJit => "kernel_jit",
         }
@@ -117,6 +120,26 @@ impl VmRun {
             }
         };
         self.env.end_run(self.machine.memory());
+        (r0, self.machine.steps())
+    }
+
+    /// One run logging every step with its effects in `log` (cleared
+    /// first): (r0, instructions).
+    pub fn logged_run(&mut self, log: &mut StepLog) -> (u64, u64) {
+        self.env.begin_run();
+        log.clear();
+        self.machine
+            .start(0, &self.ctx)
+            .unwrap_or_else(|f| panic!("the benchmark program cannot start: {f}"));
+        let r0 = loop {
+            match self.machine.run_logged(&mut self.env, u64::MAX, log) {
+                Ok(RunStop::Exited(r0)) => break r0,
+                Ok(RunStop::Paused) => {}
+                Err(f) => panic!("the benchmark program faulted: {f}"),
+            }
+        };
+        self.env.end_run(self.machine.memory());
+        assert_eq!(log.len() as u64, self.machine.steps());
         (r0, self.machine.steps())
     }
 }
@@ -242,6 +265,13 @@ pub fn bench_all(c: &mut Criterion, mut kernel: Option<&mut dyn KernelReference>
             "{}: stepping and full speed disagree",
             w.name
         );
+        let (log_r0, log_insns) = VmRun::new(w).logged_run(&mut StepLog::new());
+        assert_eq!(
+            (log_r0, log_insns),
+            (r0, insns),
+            "{}: the logged run and full speed disagree",
+            w.name
+        );
         let rbpf_prog = w.rbpf_bytes();
         let rbpf_r0 = RbpfRun::new(w, &rbpf_prog).run();
         assert_eq!(rbpf_r0, r0, "{}: rbpf and our VM disagree", w.name);
@@ -287,6 +317,15 @@ pub fn bench_all(c: &mut Criterion, mut kernel: Option<&mut dyn KernelReference>
             b.iter_custom(|iters| {
                 timed(wi, Engine::VmStep, iters, || {
                     black_box(vm.step_run());
+                })
+            })
+        });
+        let mut vm = VmRun::new(w);
+        let mut log = StepLog::new();
+        g.bench_function(Engine::VmLog.id(), |b| {
+            b.iter_custom(|iters| {
+                timed(wi, Engine::VmLog, iters, || {
+                    black_box(vm.logged_run(&mut log));
                 })
             })
         });
@@ -345,6 +384,7 @@ pub fn print_summary(rows: &[Row]) {
     let engines = [
         Engine::VmFull,
         Engine::VmStep,
+        Engine::VmLog,
         Engine::Rbpf,
         Engine::KernelJit,
     ];
@@ -356,12 +396,12 @@ pub fn print_summary(rows: &[Row]) {
     for e in engines {
         print!(" {} |", e.id());
     }
-    println!(" full / rbpf | step / rbpf |");
+    println!(" full / rbpf | step / rbpf | log / rbpf |");
     print!("|---|---:|");
     for _ in engines {
         print!("---:|");
     }
-    println!("---:|---:|");
+    println!("---:|---:|---:|");
     for (wi, row) in rows.iter().enumerate() {
         print!("| {} | {} |", row.name, row.insns);
         for e in engines {
@@ -374,7 +414,12 @@ pub fn print_summary(rows: &[Row]) {
             (Some(t), Some(r)) => format!("{:.2}x", r / t),
             _ => "—".into(),
         };
-        println!(" {} | {} |", ratio(Engine::VmFull), ratio(Engine::VmStep));
+        println!(
+            " {} | {} | {} |",
+            ratio(Engine::VmFull),
+            ratio(Engine::VmStep),
+            ratio(Engine::VmLog)
+        );
     }
     println!();
     for row in rows {
