@@ -101,6 +101,13 @@ pub(crate) fn collect(elf: &ElfTables, btf: Option<&Btf>) -> Result<Vec<LocatedM
         if size == 0 {
             continue;
         }
+        // A NOBITS section's size costs no file bytes: check it before allocating.
+        if size > MAX_GLOBAL_DATA {
+            return Err(ObjectError::Malformed(format!(
+                "section {} holds {size} bytes of global data, more than the kernel's limit of {MAX_GLOBAL_DATA} for a map value",
+                section.name
+            )));
+        }
         let initial = if section.nobits {
             vec![0; size as usize]
         } else {
@@ -117,6 +124,11 @@ pub(crate) fn collect(elf: &ElfTables, btf: Option<&Btf>) -> Result<Vec<LocatedM
         .and_then(|b| datasec_extent(b, ".kconfig"))
         .filter(|&s| s > 0)
     {
+        if size > MAX_GLOBAL_DATA {
+            return Err(ObjectError::Malformed(format!(
+                "the .kconfig variables need {size} bytes, more than the kernel's limit of {MAX_GLOBAL_DATA} for a map value"
+            )));
+        }
         maps.push(LocatedMap {
             def: global_data_map(".kconfig", size, vec![0; size as usize], true, btf),
             place: MapPlace::Kconfig,
@@ -124,6 +136,10 @@ pub(crate) fn collect(elf: &ElfTables, btf: Option<&Btf>) -> Result<Vec<LocatedM
     }
     Ok(maps)
 }
+
+/// The largest global data section (one array map value): the kernel
+/// refuses array values above `KMALLOC_MAX_SIZE`, 4 MiB on x86-64.
+pub(crate) const MAX_GLOBAL_DATA: u32 = 4 << 20;
 
 fn global_data_map(
     name: &str,
@@ -163,7 +179,7 @@ fn datasec_extent(btf: &Btf, name: &str) -> Option<u32> {
     // Externs are laid out by the loader, not by clang: offsets may all be 0.
     let sum: u32 = vars
         .iter()
-        .map(|v| v.size.next_multiple_of(8))
+        .map(|v| v.size.checked_next_multiple_of(8).unwrap_or(u32::MAX))
         .fold(0, u32::saturating_add);
     Some((*size).max(vars_end).max(sum))
 }

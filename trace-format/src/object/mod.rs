@@ -400,7 +400,7 @@ impl ObjectFile {
         let mut offset = 0u32;
         for v in vars {
             let size = v.size.max(1);
-            offset = offset.next_multiple_of(size.min(8).next_power_of_two());
+            offset = offset.checked_next_multiple_of(size.min(8).next_power_of_two())?;
             if btf.type_by_id(v.type_id).is_some_and(|t| t.name == name) {
                 return Some((index, offset));
             }
