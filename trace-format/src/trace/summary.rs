@@ -121,7 +121,8 @@ impl TraceSummary {
         let mut all_retvals: BTreeMap<u64, u64> = BTreeMap::new();
         for p in &programs {
             for r in &p.retvals {
-                *all_retvals.entry(r.value).or_default() += r.count;
+                let c = all_retvals.entry(r.value).or_default();
+                *c = c.saturating_add(r.count);
             }
         }
         let snapshot_len = |m: &super::model::Map, when: SnapshotTime| {
@@ -144,13 +145,13 @@ impl TraceSummary {
             n_cpus: meta.n_cpus,
             notes: meta.notes.clone(),
             invocation_count: dir.invocation_count(),
-            partial_invocations: programs.iter().map(|p| p.partial_invocations).sum(),
+            partial_invocations: saturating_sum(programs.iter().map(|p| p.partial_invocations)),
             block_count: dir.blocks.len() as u64,
             retvals: all_retvals
                 .into_iter()
                 .map(|(value, count)| RetvalCount { value, count })
                 .collect(),
-            other_retvals: programs.iter().map(|p| p.other_retvals).sum(),
+            other_retvals: saturating_sum(programs.iter().map(|p| p.other_retvals)),
             maps: dir
                 .maps
                 .iter()
@@ -171,7 +172,13 @@ impl TraceSummary {
                 .collect(),
             programs,
             lost: dir.lost.clone(),
-            lost_total: dir.lost.iter().map(|l| l.count).sum(),
+            lost_total: saturating_sum(dir.lost.iter().map(|l| l.count)),
         }
     }
+}
+
+/// Counts read from a file can be anything: a sum that does not fit says
+/// u64::MAX rather than overflowing.
+fn saturating_sum(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
 }
