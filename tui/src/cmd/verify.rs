@@ -307,7 +307,7 @@ fn render_accepted(out: &mut String, log: &VerifierLog) {
         "per instruction: the kernel's disassembly, then the registers and stack slots as the verifier saw them right after it (one line per distinct state, on each path it explored):"
     );
     let mut last_source: Option<String> = None;
-    for (&insn, _) in &log.insns {
+    for &insn in log.insns.keys() {
         let visits: Vec<&InsnVisit> = log.states_at(insn).collect();
         let executed: Vec<&InsnVisit> = visits
             .iter()
