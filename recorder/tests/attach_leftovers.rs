@@ -3,7 +3,9 @@
 //! attaches them live (tracepoint, uprobe, generic XDP inside a namespace
 //! the parent created), reports their program and link ids, and is killed
 //! with SIGKILL. The kernel's program and link lists must then hold none of
-//! them, and no link may point at one of its programs.
+//! them, and no link may point at one of its programs. The same for a child
+//! in the middle of a whole live recording, which must also leave no file
+//! that opens as a trace.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -13,13 +15,20 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bpfrr_recorder::attach::{AttachSpec, TracepointTarget, UprobeTarget, XdpTarget};
+use std::path::PathBuf;
+
+use bpfrr_recorder::attach::{AttachSpec, LiveDriver, TracepointTarget, UprobeTarget, XdpTarget};
+use bpfrr_recorder::record::{PrepareOptions, RecordOptions, record};
+use bpfrr_recorder::stop::{Interrupt, StopConditions};
 use bpfrr_recorder::sys::{link_fd_by_id, link_ids, link_info, prog_fd_by_id};
+use bpfrr_trace::trace::Trace;
 use netns::samples::{attach_program, load, open_sample, samples_dir};
 use netns::{NetNs, wait_for};
 
-/// Set (to the namespace's name) in the child.
+/// Set (to the namespace's name) in the attaching child.
 const CHILD_ENV: &str = "BPFRR_LEFTOVER_CHILD_NETNS";
+/// Set (to the trace path) in the recording child.
+const RECORD_ENV: &str = "BPFRR_LEFTOVER_RECORD_OUT";
 
 /// Child mode: attach, print the ids, wait to be killed. Does nothing in a
 /// normal test run.
@@ -65,36 +74,87 @@ fn leftover_child_process() {
     }
 }
 
+/// Child mode 2: a whole live recording (instrumented program, bpfrr's
+/// maps, ring buffer, tracepoint link) writing to the path in
+/// [`RECORD_ENV`]; reports the ids it holds (from /proc/self/fdinfo) once
+/// the link is up.
+#[test]
+fn leftover_recording_child_process() {
+    let Ok(out) = std::env::var(RECORD_ENV) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let opts = RecordOptions {
+            object: samples_dir().join("tp_syscalls.bpf.o"),
+            output: PathBuf::from(out),
+            prepare: PrepareOptions::default(),
+            stop: StopConditions::default(),
+            command_line: Vec::new(),
+            status_line: false,
+        };
+        let spec =
+            AttachSpec::Tracepoint(TracepointTarget::parse("syscalls:sys_enter_openat").unwrap());
+        let interrupt = Interrupt::manual();
+        let result = record(&opts, &mut LiveDriver::new(spec), interrupt.handle());
+        panic!(
+            "the recording ended before it was killed: {:?}",
+            result.err()
+        );
+    });
+    let (progs, links) = wait_for(60, || {
+        let (progs, links) = own_bpf_ids();
+        (!links.is_empty()).then_some((progs, links))
+    })
+    .expect("the recording attached within 60 s");
+    // Let it record a little.
+    for _ in 0..10 {
+        let _ = std::fs::File::open("/etc/hostname");
+    }
+    println!("READY progs={} links={}", join(&progs), join(&links));
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// The BPF program and link ids this process holds fds of.
+fn own_bpf_ids() -> (Vec<u32>, Vec<u32>) {
+    let (mut progs, mut links) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir("/proc/self/fdinfo").unwrap().flatten() {
+        let Ok(info) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let field = |key: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().parse::<u32>().ok())
+        };
+        match (field("link_id:"), field("prog_id:")) {
+            (Some(link), _) => links.push(link),
+            (None, Some(prog)) => progs.push(prog),
+            _ => {}
+        }
+    }
+    progs.sort_unstable();
+    progs.dedup();
+    links.sort_unstable();
+    (progs, links)
+}
+
+fn join(ids: &[u32]) -> String {
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
 fn parse_ids(s: &str) -> Vec<u32> {
     s.split(',').map(|n| n.parse().unwrap()).collect()
 }
 
-#[test]
-fn sigkill_leaves_nothing_attached() {
-    if std::env::var(CHILD_ENV).is_ok()
-        || !common::kernel_tests_enabled("sigkill_leaves_nothing_attached")
-    {
-        return;
-    }
-    if !samples_dir().join("uprobe_target").exists() {
-        let ok = Command::new("make")
-            .args(["-C", samples_dir().to_str().unwrap(), "uprobe_target"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "make -C samples uprobe_target");
-    }
-    let ns = NetNs::create("kill");
-    ns.veth_pair("va", "vb");
-
+/// Spawns this test binary running child test `child` with `env`, waits
+/// for its READY line, checks its programs and links exist, SIGKILLs it,
+/// and checks the kernel then holds none of them.
+fn kill_child_and_check(child_test: &str, env: (&str, &str)) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "leftover_child_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, ns.name())
+        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+        .env(env.0, env.1)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -121,11 +181,12 @@ fn sigkill_leaves_nothing_attached() {
         }
     });
     let ready = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the child did not attach within 60 s (see its stderr above)");
+        .recv_timeout(Duration::from_secs(90))
+        .expect("the child did not attach within 90 s (see its stderr above)");
     let (progs, links) = ready.split_once(' ').unwrap();
     let progs = parse_ids(progs.strip_prefix("progs=").unwrap());
     let links = parse_ids(links.strip_prefix("links=").unwrap());
+    eprintln!("{child_test}: programs {progs:?}, links {links:?}");
 
     // Everything is there while the child lives.
     for id in &progs {
@@ -177,6 +238,58 @@ fn sigkill_leaves_nothing_attached() {
                 !text.contains(&format!("\"prog_id\":{id},")),
                 "bpftool link show: {text}"
             );
+        }
+    }
+}
+
+#[test]
+fn sigkill_leaves_nothing_attached() {
+    if std::env::var(CHILD_ENV).is_ok()
+        || std::env::var(RECORD_ENV).is_ok()
+        || !common::kernel_tests_enabled("sigkill_leaves_nothing_attached")
+    {
+        return;
+    }
+    if !samples_dir().join("uprobe_target").exists() {
+        let ok = Command::new("make")
+            .args(["-C", samples_dir().to_str().unwrap(), "uprobe_target"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "make -C samples uprobe_target");
+    }
+    let ns = NetNs::create("kill");
+    ns.veth_pair("va", "vb");
+    kill_child_and_check("leftover_child_process", (CHILD_ENV, ns.name()));
+}
+
+#[test]
+fn sigkill_of_a_live_recording_leaves_nothing_and_no_trace() {
+    if std::env::var(CHILD_ENV).is_ok()
+        || std::env::var(RECORD_ENV).is_ok()
+        || !common::kernel_tests_enabled("sigkill_of_a_live_recording_leaves_nothing_and_no_trace")
+    {
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("bpfrr-killed-{}.bpfrr", std::process::id()));
+    kill_child_and_check(
+        "leftover_recording_child_process",
+        (RECORD_ENV, out.to_str().unwrap()),
+    );
+    // The trace is renamed into place only when finished: nothing there
+    // that looks like a trace.
+    assert!(
+        !out.exists() || Trace::open(&out).is_err(),
+        "{} looks like a valid trace after SIGKILL",
+        out.display()
+    );
+    // The writer's temporary file may be left; it does not open as a trace.
+    let dir = std::fs::read_dir(std::env::temp_dir()).unwrap();
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.contains(&format!("bpfrr-killed-{}", std::process::id())) {
+            assert!(Trace::open(e.path()).is_err(), "{name} opens as a trace");
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }

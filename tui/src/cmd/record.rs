@@ -3,17 +3,22 @@
 //! -o TRACE`: records a program's runs in the kernel (BPF_PROG_TEST_RUN on
 //! the given inputs), writes the trace, then replays every invocation and
 //! prints `N/N invocations replayed identically` (non-zero exit otherwise).
+//! Live instead of test runs: `--xdp IFACE [--xdp-mode generic|native]`,
+//! `--tc IFACE:ingress|egress`, `--tracepoint CAT:NAME`,
+//! `--raw-tracepoint NAME`, `--uprobe PATH:SYMBOL`, `--fentry FUNC`,
+//! `--tp-btf NAME`, `--cgroup PATH` (until a stop condition or Ctrl-C).
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
+use bpfrr_recorder::attach::{self, AttachSpec, LiveDriver};
 use bpfrr_recorder::record::fidelity::{check_trace, report_lines};
 use bpfrr_recorder::record::testrun_driver::{parse_hex, read_pcap_file};
 use bpfrr_recorder::record::{PrepareOptions, RecordOptions, TestInput, TestRunDriver, record};
 use bpfrr_recorder::stop::{Interrupt, StopConditions, format_bytes};
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).multiple(true).args(["pcap", "packet", "ctx"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).multiple(true).args(["pcap", "packet", "ctx", "xdp", "tc", "tracepoint", "raw_tracepoint", "uprobe", "fentry", "tp_btf", "cgroup"])))]
 pub struct Args {
     /// The BPF object file (clang -target bpf).
     obj: PathBuf,
@@ -33,6 +38,9 @@ pub struct Args {
     /// Run each input this many times.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
+    /// Live attachment (instead of test-run inputs).
+    #[command(flatten)]
+    live: Box<LiveArgs>,
     /// Bytes of each packet recorded at entry and exit (default: all).
     #[arg(long)]
     snaplen: Option<u32>,
@@ -55,6 +63,38 @@ pub struct Args {
     /// Skip the fidelity check (replaying every invocation) at the end.
     #[arg(long)]
     no_check: bool,
+}
+
+/// The live-attachment options (boxed: they would make `Args` large).
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// Live: attach the XDP program to this interface.
+    #[arg(long, value_name = "IFACE")]
+    xdp: Option<String>,
+    /// With --xdp: generic, native or auto (the kernel's choice).
+    #[arg(long, value_name = "MODE", requires = "xdp")]
+    xdp_mode: Option<String>,
+    /// Live: attach the TC program to IFACE:ingress or IFACE:egress (tcx).
+    #[arg(long, value_name = "IFACE:DIR")]
+    tc: Option<String>,
+    /// Live: attach the tracepoint program to CAT:NAME.
+    #[arg(long, value_name = "CAT:NAME")]
+    tracepoint: Option<String>,
+    /// Live: attach the raw tracepoint program to NAME.
+    #[arg(long, value_name = "NAME")]
+    raw_tracepoint: Option<String>,
+    /// Live: attach the uprobe program to PATH:SYMBOL (or PATH:0xOFFSET).
+    #[arg(long, value_name = "PATH:SYMBOL")]
+    uprobe: Option<String>,
+    /// Live: attach the fentry/fexit program to kernel function FUNC.
+    #[arg(long, value_name = "FUNC")]
+    fentry: Option<String>,
+    /// Live: attach the tp_btf program to BTF tracepoint NAME.
+    #[arg(long, value_name = "NAME")]
+    tp_btf: Option<String>,
+    /// Live: attach the cgroup_skb program to this cgroup v2 directory.
+    #[arg(long, value_name = "PATH")]
+    cgroup: Option<String>,
 }
 
 /// Parses `16M`, `256K`, `1MiB`, `65536`.
@@ -118,6 +158,65 @@ fn inputs(a: &Args) -> anyhow::Result<Vec<TestInput>> {
         .collect())
 }
 
+/// The live attachment the options ask for, if any (one at most, and not
+/// together with test-run inputs).
+fn live_spec(a: &Args) -> anyhow::Result<Option<AttachSpec>> {
+    let err = |e: attach::AttachError| anyhow::anyhow!("{e}");
+    let mut specs = Vec::new();
+    if let Some(t) = &a.live.xdp {
+        let mut target = attach::XdpTarget::parse(t).map_err(err)?;
+        if let Some(m) = &a.live.xdp_mode {
+            target.mode = attach::XdpMode::parse(m).map_err(err)?;
+        }
+        specs.push(AttachSpec::Xdp(target));
+    }
+    if let Some(t) = &a.live.tc {
+        specs.push(AttachSpec::Tc(attach::TcTarget::parse(t).map_err(err)?));
+    }
+    if let Some(t) = &a.live.tracepoint {
+        specs.push(AttachSpec::Tracepoint(
+            attach::TracepointTarget::parse(t).map_err(err)?,
+        ));
+    }
+    if let Some(t) = &a.live.raw_tracepoint {
+        specs.push(AttachSpec::RawTracepoint(
+            attach::RawTracepointTarget::parse(t).map_err(err)?,
+        ));
+    }
+    if let Some(t) = &a.live.uprobe {
+        specs.push(AttachSpec::Uprobe(
+            attach::UprobeTarget::parse(t).map_err(err)?,
+        ));
+    }
+    if let Some(t) = &a.live.fentry {
+        specs.push(AttachSpec::Fentry(
+            attach::FentryTarget::parse(t).map_err(err)?,
+        ));
+    }
+    if let Some(t) = &a.live.tp_btf {
+        specs.push(AttachSpec::TpBtf(
+            attach::TpBtfTarget::parse(t).map_err(err)?,
+        ));
+    }
+    if let Some(t) = &a.live.cgroup {
+        specs.push(AttachSpec::Cgroup(
+            attach::CgroupTarget::parse(t).map_err(err)?,
+        ));
+    }
+    if specs.len() > 1 {
+        bail!(
+            "give one live attachment (--xdp, --tc, --tracepoint, ...), not {}",
+            specs.len()
+        );
+    }
+    if !specs.is_empty() && (!a.pcap.is_empty() || !a.packet.is_empty() || a.ctx.is_some()) {
+        bail!(
+            "--pcap, --packet and --ctx are test-run inputs: they cannot be combined with a live attachment"
+        );
+    }
+    Ok(specs.pop())
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     let stop = StopConditions::from_args(
         a.count.as_deref(),
@@ -129,11 +228,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.repeat == 0 {
         bail!("--repeat 0 would run nothing: give at least 1");
     }
-    let inputs = inputs(&a)?;
-    if inputs.is_empty() {
-        bail!("the inputs hold no packet: give a pcap with packets, --packet HEX or --ctx FILE");
-    }
-    let mut driver = TestRunDriver::new(inputs, a.repeat);
+    let live = live_spec(&a)?;
     let interrupt = Interrupt::install().map_err(anyhow::Error::msg)?;
     let opts = RecordOptions {
         object: a.obj.clone(),
@@ -146,9 +241,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         },
         stop,
         command_line: std::env::args().collect(),
-        status_line: false,
+        status_line: live.is_some(),
     };
-    let report = record(&opts, &mut driver, interrupt.handle())?;
+    let report = match live {
+        Some(spec) => {
+            eprintln!("recording {spec} (Ctrl-C to stop)");
+            let mut driver = LiveDriver::new(spec);
+            let report = record(&opts, &mut driver, interrupt.handle());
+            for note in driver.notes() {
+                eprintln!("note: {note}");
+            }
+            report?
+        }
+        None => {
+            let inputs = inputs(&a)?;
+            if inputs.is_empty() {
+                bail!(
+                    "the inputs hold no packet: give a pcap with packets, --packet HEX or --ctx FILE"
+                );
+            }
+            let mut driver = TestRunDriver::new(inputs, a.repeat);
+            record(&opts, &mut driver, interrupt.handle())?
+        }
+    };
     for note in &report.notes {
         eprintln!("note: {note}");
     }
