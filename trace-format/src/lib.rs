@@ -7,4 +7,5 @@ pub mod btf;
 pub mod catalog;
 pub mod isa;
 pub mod object;
+pub mod pcap;
 pub mod trace;

@@ -184,51 +184,7 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
 
 /// The packets of a classic pcap file (either byte order, µs or ns stamps).
 pub fn read_pcap(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    if bytes.len() < 24 {
-        return Err(format!(
-            "not a pcap file: {} bytes is shorter than the 24-byte header",
-            bytes.len()
-        ));
-    }
-    let magic = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
-    let le = match magic {
-        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
-        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
-        _ => {
-            return Err(format!(
-                "not a pcap file (magic {magic:#010x}); pcapng is not supported, convert with `editcap -F pcap`"
-            ));
-        }
-    };
-    let u32_at = |o: usize| {
-        let b: [u8; 4] = bytes[o..o + 4].try_into().expect("4 bytes");
-        if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }
-    };
-    let mut out = Vec::new();
-    let mut o = 24;
-    while o < bytes.len() {
-        if o + 16 > bytes.len() {
-            return Err(format!(
-                "pcap truncated: packet {} has an incomplete record header",
-                out.len() + 1
-            ));
-        }
-        let len = u32_at(o + 8) as usize;
-        let start = o + 16;
-        let Some(data) = start.checked_add(len).and_then(|end| bytes.get(start..end)) else {
-            return Err(format!(
-                "pcap truncated: packet {} needs {len} bytes",
-                out.len() + 1
-            ));
-        };
-        out.push(data.to_vec());
-        o = start + len;
-    }
-    Ok(out)
+    bpfrr_trace::pcap::read_packets(bytes).map_err(|e| e.to_string())
 }
 
 /// Reads the packets of a pcap file.

@@ -163,46 +163,7 @@ fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
 
 /// The packets of a classic pcap file (either byte order, µs or ns stamps).
 fn read_pcap(bytes: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
-    if bytes.len() < 24 {
-        bail!(
-            "not a pcap file: {} bytes is shorter than the 24-byte header",
-            bytes.len()
-        );
-    }
-    let magic = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
-    let le = match magic {
-        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
-        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
-        _ => bail!(
-            "not a pcap file (magic {magic:#010x}); pcapng is not supported, convert with `editcap -F pcap`"
-        ),
-    };
-    let u32_at = |o: usize| {
-        let b: [u8; 4] = bytes[o..o + 4].try_into().expect("4 bytes");
-        if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }
-    };
-    let mut out = Vec::new();
-    let mut o = 24;
-    while o < bytes.len() {
-        if o + 16 > bytes.len() {
-            bail!(
-                "pcap truncated: packet {} has an incomplete record header",
-                out.len() + 1
-            );
-        }
-        let len = u32_at(o + 8) as usize;
-        let start = o + 16;
-        let Some(data) = bytes.get(start..start + len) else {
-            bail!("pcap truncated: packet {} needs {len} bytes", out.len() + 1);
-        };
-        out.push(data.to_vec());
-        o = start + len;
-    }
-    Ok(out)
+    Ok(bpfrr_trace::pcap::read_packets(bytes)?)
 }
 
 fn context_for(
