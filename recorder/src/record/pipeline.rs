@@ -136,10 +136,15 @@ pub fn record(
                 &mut written,
             )?;
             if enabled_status {
+                // One per-CPU map read per status refresh (at most every 100 ms).
+                let lost = prepared
+                    .bpfrr
+                    .lost_per_cpu()
+                    .map_or(0, |per_cpu| per_cpu.iter().map(|(_, n)| n).sum());
                 status.update(&Progress {
                     invocations: written,
                     bytes: ring.bytes,
-                    lost: 0,
+                    lost,
                     elapsed: stopper.elapsed(),
                 });
             }
