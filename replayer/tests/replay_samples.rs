@@ -10,15 +10,11 @@ mod replay_support;
 use std::path::{Path, PathBuf};
 
 use bpfrr_replayer::env::MemoryImage;
+use bpfrr_replayer::replay::model_recording::object_definitions;
 use bpfrr_replayer::replay::{DivergenceKind, Replayer, check_all};
 use bpfrr_replayer::vm::{SkBuff, xdp_md};
-use bpfrr_trace::isa::opcode::{
-    PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE,
-};
 use bpfrr_trace::object::ObjectFile;
-use bpfrr_trace::trace::{
-    LineInfo, Map, MapEntry, MapSnapshot, Program, SnapshotTime, TailCallTarget, Trace,
-};
+use bpfrr_trace::trace::{Map, Program, TailCallTarget, Trace};
 use replay_support::*;
 
 fn samples() -> PathBuf {
@@ -29,79 +25,7 @@ fn samples() -> PathBuf {
 fn trace_defs(object: &str) -> (Vec<Program>, Vec<Map>) {
     let bytes = std::fs::read(samples().join(object)).expect("sample object");
     let obj = ObjectFile::parse(&bytes).expect("sample parses");
-    let defs = obj.maps();
-    let fds: Vec<i32> = (0..defs.len() as i32).collect();
-    let programs = obj
-        .programs()
-        .iter()
-        .enumerate()
-        .map(|(id, info)| {
-            let linked = obj.link(&info.name, &fds).expect("sample links");
-            let insns = linked
-                .insns
-                .iter()
-                .map(|r| {
-                    let mut r = *r;
-                    // The recorder's convention: BPF_PSEUDO_MAP_IDX(_VALUE).
-                    if r.code == 0x18 && r.src == PSEUDO_MAP_FD {
-                        r.src = PSEUDO_MAP_IDX;
-                    } else if r.code == 0x18 && r.src == PSEUDO_MAP_VALUE {
-                        r.src = PSEUDO_MAP_IDX_VALUE;
-                    }
-                    r.to_bytes()
-                })
-                .collect();
-            Program {
-                id: id as u32,
-                name: info.name.clone(),
-                section: info.section.clone(),
-                prog_type: info.prog_type,
-                insns,
-                used_maps: (0..defs.len() as u32).collect(),
-                line_info: linked
-                    .line_info
-                    .iter()
-                    .map(|l| LineInfo {
-                        insn: l.insn as u32,
-                        file: l.file.clone(),
-                        line: l.line,
-                        col: l.col,
-                        text: l.text.clone(),
-                    })
-                    .collect(),
-                ..Program::default()
-            }
-        })
-        .collect();
-    let maps = defs
-        .iter()
-        .enumerate()
-        .map(|(id, d)| Map {
-            id: id as u32,
-            name: d.name.clone(),
-            map_type: d.map_type,
-            key_size: d.key_size,
-            value_size: d.value_size,
-            max_entries: d.max_entries,
-            flags: d.flags,
-            initial_data: d.initial_data.clone(),
-            snapshots: vec![MapSnapshot {
-                when: SnapshotTime::Start,
-                n_cpus: 1,
-                entries: d
-                    .initial_data
-                    .iter()
-                    .map(|v| MapEntry {
-                        key: vec![0; 4],
-                        value: v.clone(),
-                    })
-                    .collect(),
-            }],
-            frozen: d.read_only,
-            ..Map::default()
-        })
-        .collect();
-    (programs, maps)
+    object_definitions(&obj).expect("sample links")
 }
 
 /// The hex input frames of a sample.

@@ -8,12 +8,16 @@
 //! - [`report`]: what a check found ([`FidelityReport`], [`Divergence`],
 //!   [`Summary`]).
 //! - [`error`]: why an invocation could not be replayed at all.
+//! - [`model_recording`]: traces recorded from model runs (no kernel), the
+//!   fixtures of replay and trace-editing tests.
 
 pub mod error;
+pub mod model_recording;
 pub mod replayer;
 pub mod report;
 pub mod setup;
 
 pub use error::ReplayError;
+pub use model_recording::{ModelInput, record_model_run};
 pub use replayer::{InvocationRun, Replayer, check_all, replay_invocation};
 pub use report::{Divergence, DivergenceKind, FidelityReport, Location, MAX_KEPT, Summary};

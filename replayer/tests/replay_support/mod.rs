@@ -1,165 +1,23 @@
 //! Making traces in tests: a "recording" is a model run whose helper calls
-//! are logged the way the recorder logs them in the kernel (instruction,
-//! id, r0, bytes written through output arguments, the value bytes of a
-//! lookup as output 0; tail calls before they happen; callback-taking
-//! helpers after their callbacks). Replaying such a trace with
-//! `RecordedEnv` must give the same run: a check that the recorded and the
-//! model environments agree.
+//! are logged the way the recorder logs them in the kernel
+//! (`bpfrr_replayer::replay::record_model_run`). Replaying such a trace
+//! with `RecordedEnv` must give the same run: a check that the recorded and
+//! the model environments agree.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bpfrr_replayer::env::ModelEnv;
-use bpfrr_replayer::env::recorded::{NO_TAIL_CALL_TARGET, RETURNED_MEMORY_ARG};
-use bpfrr_replayer::replay::setup::{initial_models, invocation_context, vm_program};
-use bpfrr_replayer::vm::{Callee, Env, Fault, HelperCall, HelperOutcome, Machine, RegionKind};
-use bpfrr_trace::catalog::{OutSize, helper, helper_by_name};
-use bpfrr_trace::isa::{Imm64Kind, Insn, RawInsn, encode_all};
+use bpfrr_replayer::replay::record_model_run;
+use bpfrr_trace::catalog::helper_by_name;
+use bpfrr_trace::isa::{Insn, RawInsn, encode_all};
 use bpfrr_trace::trace::{
-    EventKind, HelperEvent, HelperOutput, Invocation, LineInfo, Map, MapEntry, MapSnapshot,
-    Program, SnapshotTime, Trace, TraceMeta, TraceWriter, VerifierInfo,
+    Invocation, LineInfo, Map, MapEntry, MapSnapshot, Program, SnapshotTime, Trace, TraceMeta,
+    TraceWriter, VerifierInfo,
 };
 
-/// A model env that logs every call as the recorder would.
-pub struct RecordingEnv {
-    pub model: ModelEnv,
-    pub events: Vec<HelperEvent>,
-    /// Per program: trace map ids by fd_array index.
-    pub used_maps: Vec<Vec<u32>>,
-}
-
-fn map_sizes(model: &ModelEnv, call: &HelperCall<'_>, arg: usize) -> Option<(usize, usize)> {
-    let (_, r, _) = call.region_of(call.arg(arg))?;
-    match r.kind() {
-        RegionKind::Map { map } => {
-            let d = model.maps().get(*map as usize)?.def();
-            Some((d.key_size as usize, d.value_size as usize))
-        }
-        _ => None,
-    }
-}
-
-impl Env for RecordingEnv {
-    fn call_helper(&mut self, id: i32, call: &mut HelperCall<'_>) -> Result<HelperOutcome, Fault> {
-        let spec = helper(id).expect("a known helper");
-        // Output buffers and their sizes, as the instrumentation spills them before the call.
-        let outs: Vec<(u8, u64, usize)> = spec
-            .output_args()
-            .iter()
-            .map(|o| {
-                let size = match o.size {
-                    OutSize::Arg(n) => call.arg(n as usize + 1) as usize,
-                    OutSize::Fixed(n) => n as usize,
-                    OutSize::MapValue => map_sizes(&self.model, call, 1).map_or(0, |s| s.1),
-                    OutSize::MapKey => map_sizes(&self.model, call, 1).map_or(0, |s| s.0),
-                };
-                (o.arg + 1, call.arg(o.arg as usize + 1), size)
-            })
-            .collect();
-        let returned = spec.returned_memory().map(|s| match s {
-            OutSize::MapValue => map_sizes(&self.model, call, 1).map_or(0, |s| s.1),
-            OutSize::Arg(n) => call.arg(n as usize + 1) as usize,
-            OutSize::Fixed(n) => n as usize,
-            OutSize::MapKey => map_sizes(&self.model, call, 1).map_or(0, |s| s.0),
-        });
-        let pc = call.pc() as u32;
-        let outcome = self.model.call_helper(id, call)?;
-        match &outcome {
-            HelperOutcome::TailCall(p) => self.events.push(HelperEvent {
-                insn: pc,
-                kind: EventKind::TailCall,
-                id: *p as u32,
-                ret: 0,
-                outputs: vec![],
-            }),
-            HelperOutcome::KeepR0 => self.events.push(HelperEvent {
-                insn: pc,
-                kind: EventKind::TailCall,
-                id: NO_TAIL_CALL_TARGET,
-                ret: 0,
-                outputs: vec![],
-            }),
-            HelperOutcome::Return(r0) => {
-                let mut outputs: Vec<HelperOutput> = outs
-                    .iter()
-                    .filter(|(_, addr, size)| *addr != 0 && *size > 0)
-                    .filter_map(|(arg, addr, size)| {
-                        let bytes = call.read(*addr, *size).ok()?.to_vec();
-                        Some(HelperOutput { arg: *arg, bytes })
-                    })
-                    .collect();
-                if let Some(size) = returned
-                    && *r0 != 0
-                    && let Ok(b) = call.read(*r0, size)
-                {
-                    outputs.push(HelperOutput {
-                        arg: RETURNED_MEMORY_ARG,
-                        bytes: b.to_vec(),
-                    });
-                }
-                self.events.push(HelperEvent {
-                    insn: pc,
-                    kind: EventKind::Helper,
-                    id: id as u32,
-                    ret: *r0,
-                    outputs,
-                });
-            }
-            // Recorded when the helper returns (see `resume`).
-            HelperOutcome::Callback { .. } | HelperOutcome::Exit(_) => {}
-        }
-        Ok(outcome)
-    }
-
-    fn resume(
-        &mut self,
-        callee: Callee,
-        state: u64,
-        callback_r0: u64,
-        call: &mut HelperCall<'_>,
-    ) -> Result<HelperOutcome, Fault> {
-        let outcome = self.model.resume(callee, state, callback_r0, call)?;
-        if let (HelperOutcome::Return(r0), Callee::Helper(id)) = (&outcome, callee) {
-            self.events.push(HelperEvent {
-                insn: call.pc() as u32,
-                kind: EventKind::Helper,
-                id: id as u32,
-                ret: *r0,
-                outputs: vec![],
-            });
-        }
-        Ok(outcome)
-    }
-
-    fn resolve_imm64(
-        &mut self,
-        kind: Imm64Kind,
-        imm: u64,
-        call: &mut HelperCall<'_>,
-    ) -> Result<u64, Fault> {
-        // The trace convention: map references are fd_array indices.
-        let map = |imm: u64| {
-            let id = self.used_maps[call.prog()][imm as u32 as usize];
-            (imm & !0xffff_ffff) | id as u64
-        };
-        let (kind, imm) = match kind {
-            Imm64Kind::MapIdx => (Imm64Kind::MapFd, map(imm)),
-            Imm64Kind::MapIdxValue => (Imm64Kind::MapValue, map(imm)),
-            other => (other, imm),
-        };
-        self.model.resolve_imm64(kind, imm, call)
-    }
-}
-
-/// One input of a recording: program, context bytes, packet.
-#[derive(Clone, Debug, Default)]
-pub struct Input {
-    pub program: u32,
-    pub cpu: u32,
-    pub ctx: Vec<u8>,
-    pub packet: Option<Vec<u8>>,
-}
+pub use bpfrr_replayer::replay::ModelInput as Input;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -193,55 +51,19 @@ pub fn write_trace(programs: &[Program], maps: &[Map], invocations: Vec<Invocati
 
 /// Runs `inputs` in order on the models of a trace with `programs` and
 /// `maps` (as the recorder would see them in the kernel) and returns the
-/// trace holding the recorded invocations. `configure` may set up the
-/// model (user memory, task) before the first run.
+/// trace holding the recorded invocations (see `record_model_run`).
 pub fn record(
     programs: &[Program],
     maps: &[Map],
     inputs: &[Input],
     configure: impl FnOnce(&mut ModelEnv),
 ) -> Trace {
-    let defs = write_trace(programs, maps, vec![]);
-    let (mut model, _, notes) = initial_models(&defs);
-    assert!(notes.is_empty(), "every test map is modelled: {notes:?}");
-    configure(&mut model);
-    let vm: Vec<_> = programs
-        .iter()
-        .map(|p| vm_program(p).expect("test program loads").0)
-        .collect();
-    let mut machine = Machine::with_programs(vm);
-    let mut env = RecordingEnv {
-        model,
-        events: vec![],
-        used_maps: programs.iter().map(|p| p.used_maps.clone()).collect(),
-    };
-    let mut invocations = vec![];
-    for (seq, input) in inputs.iter().enumerate() {
-        let p = &programs[input.program as usize];
-        let ctx = invocation_context(p.prog_type, &input.ctx, input.packet.as_deref(), None);
-        env.model.begin_run();
-        env.model.config_mut().cpu = input.cpu;
-        *machine.memory_mut() = Default::default();
-        machine.start(input.program as usize, &ctx).expect("starts");
-        let r0 = machine.run(&mut env).expect("the model run succeeds");
-        env.model.end_run(machine.memory());
-        invocations.push(Invocation {
-            seq: seq as u64,
-            cpu: input.cpu,
-            cpu_seq: seq as u64,
-            program: input.program,
-            ctx: input.ctx.clone(),
-            packet: input.packet.clone(),
-            events: std::mem::take(&mut env.events),
-            retval: r0,
-            final_packet: input
-                .packet
-                .as_ref()
-                .map(|_| machine.memory().packet_data().unwrap_or_default().to_vec()),
-            ..Invocation::default()
-        });
-    }
-    write_trace(programs, maps, invocations)
+    let path = temp_path("rec");
+    record_model_run(&path, meta(), programs, maps, inputs, configure)
+        .expect("the model run records");
+    let bytes = std::fs::read(&path).expect("trace readable");
+    let _ = std::fs::remove_file(&path);
+    Trace::from_bytes(bytes).expect("trace opens")
 }
 
 /// A trace program from instructions.
