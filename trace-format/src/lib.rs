@@ -5,6 +5,7 @@
 
 pub mod btf;
 pub mod catalog;
+pub mod edit;
 pub mod isa;
 pub mod object;
 pub mod pcap;
