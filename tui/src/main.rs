@@ -4,6 +4,7 @@
 //! lives in its own module under `cmd/`.
 
 mod cmd;
+mod commands;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,12 @@ enum Command {
     /// Record a program's runs in the kernel into a trace, then check that each replays identically.
     #[cfg(target_os = "linux")]
     Record(cmd::record::Args),
+    /// Replay one invocation: batch commands (-x, --commands) or the interactive UI.
+    Replay(cmd::replay::Args),
+    /// Print every step of one invocation: instruction, source line, registers and memory changed.
+    Log(cmd::log::Args),
+    /// Show where the paths of two invocations split, and the values that decided it.
+    Diff(cmd::diff::Args),
 }
 
 fn main() {
@@ -41,6 +48,9 @@ fn main() {
         Command::Verify(a) => cmd::verify::run(a),
         #[cfg(target_os = "linux")]
         Command::Record(a) => cmd::record::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
+        Command::Log(a) => cmd::log::run(a),
+        Command::Diff(a) => cmd::diff::run(a),
     };
     if let Err(e) = result {
         eprintln!("bpfrr: {e:#}");

@@ -1,0 +1,70 @@
+//! `bpfrr replay TRACE [--invocation N] [-x CMD]... [--commands FILE] [--json]`:
+//! with commands, batch mode (each command's output in order, as text or
+//! one JSON object per line); without, the interactive UI.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use bpfrr_trace::trace::Trace;
+
+use crate::commands::{Debugger, json, text};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The trace file.
+    pub trace: PathBuf,
+    /// The invocation to replay (see `bpfrr info`; `invocation N` switches later).
+    #[arg(long, short = 'i', default_value_t = 0)]
+    pub invocation: u64,
+    /// Run this command (repeatable; after those of --commands). Batch mode.
+    #[arg(short = 'x', long = "ex", value_name = "CMD")]
+    pub commands: Vec<String>,
+    /// Run the commands of this file, one a line (`#` starts a comment). Batch mode.
+    #[arg(long = "commands", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Print each command's output as one JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let trace = Trace::open(&args.trace)?;
+    let mut lines = Vec::new();
+    if let Some(f) = &args.file {
+        let body = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the command file {}", f.display()))?;
+        lines.extend(
+            body.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    lines.extend(args.commands.iter().cloned());
+    if lines.is_empty() && args.file.is_none() {
+        if args.json {
+            anyhow::bail!("--json is for batch mode; give commands with -x CMD or --commands FILE");
+        }
+        eprintln!(
+            "bpfrr: the interactive UI is not available yet; run commands in batch mode with -x CMD or --commands FILE"
+        );
+        std::process::exit(2);
+    }
+    let mut debugger = Debugger::new(&trace, args.invocation).map_err(anyhow::Error::msg)?;
+    let mut failed = 0usize;
+    for line in &lines {
+        let out = debugger.run_line(line);
+        if out.is_error() {
+            failed += 1;
+        }
+        if args.json {
+            println!("{}", json::render(line, &out));
+        } else {
+            println!("{}", text::render(&out));
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} commands failed (see above)", lines.len());
+    }
+    Ok(())
+}
