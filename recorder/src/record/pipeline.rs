@@ -384,6 +384,7 @@ pub fn jit_info(info: &ProgInfo) -> Option<JitInfo> {
         image: info.jited.clone(),
         insn_offsets,
         xlated: info.xlated.iter().map(|i| i.to_bytes()).collect(),
+        orig_to_xlated: Vec::new(),
     })
 }
 

@@ -22,7 +22,7 @@ use super::error::TraceErrorKind;
 /// The first 8 bytes of every trace file.
 pub const MAGIC: [u8; 8] = *b"BPFRRTRC";
 /// The format version this bpfrr writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// Blocks and the directory start at multiples of this (rkyv needs aligned archives).

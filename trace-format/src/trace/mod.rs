@@ -22,6 +22,7 @@ pub mod directory;
 pub mod error;
 pub mod header;
 pub mod model;
+pub mod model_v1;
 pub mod reader;
 pub mod summary;
 pub mod writer;

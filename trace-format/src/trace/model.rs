@@ -149,11 +149,23 @@ pub struct JitInfo {
     /// The JIT-ed machine code.
     pub image: Vec<u8>,
     /// Native offset in `image` of each xlated instruction (the kernel's
-    /// jited line table, `jited_line_info` / `jited_ksyms` per insn).
+    /// jited line table, `jited_line_info` / `jited_ksyms` per insn). When
+    /// `orig_to_xlated` is filled, exact at the first xlated instruction of
+    /// every original instruction; otherwise (and inside a sequence the
+    /// verifier put in place of one instruction) the offset of the enclosing
+    /// line record.
     pub insn_offsets: Vec<u32>,
     /// The kernel's translated instructions (`xlated_prog_insns`), one 8-byte slot each.
     pub xlated: Vec<[u8; 8]>,
+    /// Per slot of `Program::insns`: the index in `xlated` of the first
+    /// instruction the verifier made of it, or [`NOT_XLATED`] (removed as
+    /// dead code, or the second slot of an `ld_imm64`). Empty when the
+    /// kernel did not tell (then only line-granular offsets are known).
+    pub orig_to_xlated: Vec<u32>,
 }
+
+/// `JitInfo::orig_to_xlated` of an original slot that has no xlated instruction.
+pub const NOT_XLATED: u32 = u32::MAX;
 
 /// Slot `slot` of prog-array map `map` held program `program` while recording.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]

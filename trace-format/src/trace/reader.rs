@@ -118,7 +118,11 @@ impl Trace {
                 part: "the directory".into(),
             }));
         }
-        let dir = TraceDirectory::from_archive_bytes(dir_bytes).map_err(|e| {
+        let dir = match header.format_version {
+            1 => super::model_v1::TraceDirectoryV1::from_archive_bytes(dir_bytes).map(Into::into),
+            _ => TraceDirectory::from_archive_bytes(dir_bytes),
+        }
+        .map_err(|e| {
             err(TraceErrorKind::InvalidStructure {
                 detail: format!("the directory is malformed ({e})"),
             })

@@ -90,6 +90,7 @@ pub fn programs() -> Vec<Program> {
                 image: vec![0x0f, 0x1f, 0x44, 0x00, 0x00, 0x55, 0x48, 0x89, 0xe5, 0xc3],
                 insn_offsets: (0..40).map(|i| i * 2).collect(),
                 xlated: insns(40),
+                orig_to_xlated: Vec::new(),
             }),
             tail_call_targets: vec![TailCallTarget {
                 map: 2,
