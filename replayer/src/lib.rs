@@ -1,4 +1,5 @@
 //! See Cargo.toml description.
+pub mod edit;
 pub mod env;
 pub mod expr;
 pub mod maps;

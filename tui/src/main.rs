@@ -36,6 +36,12 @@ enum Command {
     Log(cmd::log::Args),
     /// Show where the paths of two invocations split, and the values that decided it.
     Diff(cmd::diff::Args),
+    /// Cut a trace down to some invocations and what they need (programs, maps, state).
+    Slice(cmd::slice::Args),
+    /// Remove packet bytes, payloads, comm and host names from a trace, then re-check its replay.
+    Redact(cmd::redact::Args),
+    /// Write the recorded (or final) packets of a trace as a pcap file.
+    ExportPcap(cmd::export_pcap::Args),
 }
 
 fn main() {
@@ -51,6 +57,9 @@ fn main() {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Log(a) => cmd::log::run(a),
         Command::Diff(a) => cmd::diff::run(a),
+        Command::Slice(a) => cmd::slice::run(a),
+        Command::Redact(a) => cmd::redact::run(a),
+        Command::ExportPcap(a) => cmd::export_pcap::run(a),
     };
     if let Err(e) = result {
         eprintln!("bpfrr: {e:#}");
