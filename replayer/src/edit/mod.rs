@@ -117,7 +117,7 @@ pub fn slice_trace(
         ));
         if !kept_original.is_empty() {
             state.notes.push(format!(
-                "start snapshots of the original recording kept for {} (their state is not modelled)",
+                "start snapshots of the original recording kept for {} (program arrays, ring buffers and unmodelled maps: the replay does not take their state from snapshots)",
                 kept_original.join(", ")
             ));
         }

@@ -146,13 +146,11 @@ impl fmt::Display for RedactStats {
         if lines.is_empty() {
             lines.push("nothing to remove".into());
         }
-        write!(
-            f,
-            "{}; {} of {} invocations changed",
-            lines.join("\n"),
-            self.changed,
-            self.invocations
-        )
+        lines.push(format!(
+            "{} of {} invocations changed",
+            self.changed, self.invocations
+        ));
+        write!(f, "{}", lines.join("\n"))
     }
 }
 
