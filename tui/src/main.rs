@@ -5,6 +5,7 @@
 
 mod cmd;
 mod commands;
+mod ui;
 
 use clap::{Parser, Subcommand};
 

@@ -45,10 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if args.json {
             anyhow::bail!("--json is for batch mode; give commands with -x CMD or --commands FILE");
         }
-        eprintln!(
-            "bpfrr: the interactive UI is not available yet; run commands in batch mode with -x CMD or --commands FILE"
-        );
-        std::process::exit(2);
+        return crate::ui::run_replay_ui(&trace, Some(&args.trace), args.invocation);
     }
     let mut debugger = Debugger::new(&trace, args.invocation).map_err(anyhow::Error::msg)?;
     let mut failed = 0usize;

@@ -1,0 +1,440 @@
+//! Render tests of every pane of the replay UI with ratatui's TestBackend,
+//! on the committed sample trace samples/traces/xdp_fw.bpfrr: what the
+//! buffer shows after real movements through the session.
+
+// The UI lives in the binary crate; its modules are compiled into this
+// test too, and not every item is used by the tests.
+#![allow(dead_code)]
+
+#[path = "../src/commands/mod.rs"]
+mod commands;
+#[path = "../src/ui/mod.rs"]
+mod ui;
+
+use std::path::{Path, PathBuf};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+use bpfrr_trace::trace::Trace;
+use ui::debuggee::Motion;
+use ui::pane::PaneId;
+use ui::{App, Debuggee, Theme};
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../samples/traces")
+        .join(name)
+}
+
+fn open(name: &str) -> (Trace, PathBuf) {
+    let p = sample(name);
+    (Trace::open(&p).expect("sample trace opens"), p)
+}
+
+fn app<'t>(trace: &'t Trace, path: &Path, inv: u64) -> App<'t> {
+    let d = Debuggee::new(trace, Some(path), inv).expect("debuggee");
+    App::new(d, Theme { color: true })
+}
+
+fn render(app: &mut App<'_>, w: u16, h: u16) -> Buffer {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| app.draw(f)).expect("draw");
+    t.backend().buffer().clone()
+}
+
+fn text(b: &Buffer) -> String {
+    let mut s = String::new();
+    for y in 0..b.area.height {
+        for x in 0..b.area.width {
+            s.push_str(b[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn key(app: &mut App<'_>, c: char) {
+    app.key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    app.finish_job();
+}
+
+fn code(app: &mut App<'_>, k: KeyCode) {
+    app.key(KeyEvent::new(k, KeyModifiers::NONE));
+}
+
+/// Steps until the current instruction reads the packet.
+fn step_to_packet_load(app: &mut App<'_>) {
+    for _ in 0..200 {
+        if let Some(a) = app.d.view.access
+            && !a.write
+            && ui::debuggee::packet_offset(&app.d.session, a.addr).is_some()
+        {
+            return;
+        }
+        key(app, 's');
+    }
+    panic!("no packet load within 200 steps");
+}
+
+#[test]
+fn every_pane_shows_at_200x50() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    let s = text(&render(&mut a, 200, 50));
+    for title in [
+        "Source",
+        "Disassembly",
+        "Registers",
+        "Explain",
+        "Stack",
+        "Packet / context",
+        "Maps",
+        "Helper calls / printk",
+        "Invocations",
+    ] {
+        assert!(s.contains(title), "pane {title} missing:\n{s}");
+    }
+    // Status line: trace, invocation, step, pc.
+    assert!(s.contains("xdp_fw.bpfrr  inv 0/12  step 0"), "{s}");
+    // Source from the file next to the trace (samples/xdp_fw.bpf.c).
+    assert!(s.contains("int xdp_firewall(struct xdp_md *ctx)"), "{s}");
+    // Registers at entry: r1 is the context, r10 the frame pointer.
+    assert!(s.contains("r1  0x") && s.contains(" ctx"), "{s}");
+    assert!(s.contains("fp  0x"), "{s}");
+    // Invocations with their verdicts.
+    assert!(s.contains("XDP_PASS") && s.contains("XDP_DROP"), "{s}");
+    // Maps decoded with names and types.
+    assert!(s.contains("blocked_src (hash"), "{s}");
+    assert!(s.contains("rule_stats (percpu_array"), "{s}");
+    // Recorded helper calls by name.
+    assert!(s.contains("bpf_map_lookup_elem -> "), "{s}");
+    // Stack of frame 0.
+    assert!(s.contains("frame 0: xdp_firewall"), "{s}");
+}
+
+#[test]
+fn compact_layout_at_80x24_is_usable() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    let s = text(&render(&mut a, 80, 24));
+    for title in ["Explain", "Disassembly", "Registers", "Packet / context"] {
+        assert!(s.contains(title), "pane {title} missing at 80x24:\n{s}");
+    }
+    assert!(s.contains("inv 0/12"), "{s}");
+    // Tab to the source pane: it replaces the disassembly in the code slot.
+    code(&mut a, KeyCode::BackTab);
+    code(&mut a, KeyCode::BackTab);
+    code(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus, PaneId::Source);
+    let s = text(&render(&mut a, 80, 24));
+    assert!(s.contains("Source") && !s.contains("Disassembly"), "{s}");
+    // Focus the maps: it takes the auxiliary slot.
+    a.set_focus(PaneId::Maps);
+    let s = text(&render(&mut a, 80, 24));
+    assert!(s.contains("Maps") && s.contains("blocked_src"), "{s}");
+}
+
+#[test]
+fn step_marks_changed_registers_and_reverse_step_undoes() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    let regs0: Vec<u64> = a.d.session.regs().to_vec();
+    key(&mut a, 's');
+    assert_eq!(a.d.view.position, 1);
+    let changed: Vec<usize> = (0..11).filter(|r| a.d.view.changed[*r]).collect();
+    assert!(
+        !changed.is_empty(),
+        "the first instruction changes a register"
+    );
+    a.set_focus(PaneId::Registers);
+    let s = text(&render(&mut a, 200, 50));
+    let r = changed[0];
+    let name = if r == 10 {
+        "fp".to_string()
+    } else {
+        format!("r{r}")
+    };
+    assert!(
+        s.contains(&format!("*{name:<3} 0x")),
+        "changed register {name} not marked:\n{s}"
+    );
+    assert!(
+        s.contains("last step 0"),
+        "explain shows the last step:\n{s}"
+    );
+    key(&mut a, 'S');
+    assert_eq!(a.d.view.position, 0);
+    assert_eq!(a.d.session.regs(), &regs0[..]);
+    let s = text(&render(&mut a, 200, 50));
+    assert!(s.contains("step 0"), "{s}");
+}
+
+#[test]
+fn explain_and_packet_name_the_bytes_a_load_reads() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    step_to_packet_load(&mut a);
+    let e = a.d.view.explain.clone();
+    assert!(e.starts_with("load "), "{e}");
+    assert!(e.contains("from the packet at offset "), "{e}");
+    let s = text(&render(&mut a, 200, 50));
+    assert!(s.contains("from the packet at offset"), "{s}");
+    assert!(s.contains("this instruction reads bytes"), "{s}");
+    // Step on to the IPv4 source address load of a packet that has one.
+    for _ in 0..400 {
+        if a.d.view.explain.contains("IPv4 source address") || a.d.session.at_end() {
+            break;
+        }
+        key(&mut a, 's');
+    }
+    let e = &a.d.view.explain;
+    assert!(
+        e.contains("(IPv4 source address 10.")
+            || e.contains("(IPv4 source address 192.")
+            || e.contains("(IPv4 source address 198.")
+            || e.contains("(IPv4 source address 203."),
+        "the source address load is named with its value: {e}"
+    );
+}
+
+#[test]
+fn disassembly_names_maps_helpers_and_labels() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    a.set_focus(PaneId::Disasm);
+    code(&mut a, KeyCode::Char('/'));
+    for c in "map[blocked_src]".chars() {
+        code(&mut a, KeyCode::Char(c));
+    }
+    code(&mut a, KeyCode::Enter);
+    let s = text(&render(&mut a, 200, 50));
+    assert!(s.contains("= map[blocked_src] ll"), "{s}");
+    assert!(s.contains("call bpf_map_lookup_elem"), "{s}");
+    // Jump targets are labels.
+    assert!(s.contains("goto +0x") && s.contains("<L"), "{s}");
+}
+
+#[test]
+fn breakpoint_at_cursor_then_continue_stops_there() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    // Find an instruction this invocation runs (the one at step 25).
+    a.d.goto(25);
+    let pc = a.d.view.pc;
+    a.d.goto(0);
+    a.set_focus(PaneId::Disasm);
+    // Put the disassembly cursor on it by searching, and set a breakpoint.
+    code(&mut a, KeyCode::Char('/'));
+    for c in format!("{pc}: ").chars() {
+        code(&mut a, KeyCode::Char(c));
+    }
+    code(&mut a, KeyCode::Enter);
+    key(&mut a, 'b');
+    assert_eq!(a.message, format!("breakpoint 1 at instruction {pc}"));
+    let s = text(&render(&mut a, 200, 50));
+    assert!(
+        s.contains(&format!("● {pc:>5}: ")),
+        "breakpoint marked:\n{s}"
+    );
+    key(&mut a, 'c');
+    assert_eq!(a.d.view.pc, pc);
+    assert!(a.message.contains("breakpoint 1 hit"), "{}", a.message);
+    let s = text(&render(&mut a, 200, 50));
+    assert!(s.contains(&format!("●▶{pc:>5}: ")), "{s}");
+    // On to the end, then reverse-continue comes back to the breakpoint.
+    let hit_at = a.d.view.position;
+    key(&mut a, 'c');
+    assert!(a.d.session.at_end() || a.d.view.pc == pc, "{}", a.message);
+    key(&mut a, 'C');
+    assert_eq!(a.d.view.pc, pc, "{}", a.message);
+    assert!(a.d.view.position >= hit_at);
+    // b on the same line deletes it.
+    a.set_focus(PaneId::Disasm);
+    key(&mut a, 'b');
+    assert!(
+        a.message.starts_with("deleted breakpoint 1"),
+        "{}",
+        a.message
+    );
+}
+
+#[test]
+fn helper_breakpoint_explains_the_call() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    a.d.session.add_breakpoint("bpf_map_lookup_elem").unwrap();
+    key(&mut a, 'c');
+    assert!(a.message.contains("breakpoint 1 hit"), "{}", a.message);
+    let e = &a.d.view.explain;
+    assert!(e.starts_with("call bpf_map_lookup_elem(r1=map("), "{e}");
+    assert!(e.contains("r2=fp-"), "{e}");
+    let s = text(&render(&mut a, 200, 50));
+    // The recorded call of this instruction is highlighted in the calls pane.
+    assert!(
+        s.contains(&format!("@{:<4} bpf_map_lookup_elem", a.d.view.pc)),
+        "{s}"
+    );
+}
+
+#[test]
+fn continue_to_the_end_shows_the_verdict() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    key(&mut a, 'c');
+    assert!(a.d.session.at_end());
+    assert!(a.message.contains("the program returned"), "{}", a.message);
+    assert!(a.message.contains("XDP_"), "{}", a.message);
+    let s = text(&render(&mut a, 120, 40));
+    assert!(s.contains("the program has returned"), "{s}");
+    // Stepping on at the end explains why nothing happens.
+    key(&mut a, 's');
+    assert!(a.message.contains("has ended"), "{}", a.message);
+}
+
+#[test]
+fn invocations_filter_and_switch() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    a.set_focus(PaneId::Invocations);
+    code(&mut a, KeyCode::Char('f'));
+    code(&mut a, KeyCode::Char('1'));
+    code(&mut a, KeyCode::Enter);
+    assert!(
+        a.message.contains("4 invocations returned 1"),
+        "{}",
+        a.message
+    );
+    let s = text(&render(&mut a, 200, 50));
+    assert!(s.contains("r0 = 1: 4 of 12"), "{s}");
+    assert!(!s.contains("-> 2 XDP_PASS"), "only drops are listed:\n{s}");
+    code(&mut a, KeyCode::Enter);
+    let inv = a.d.invocation;
+    assert_ne!(inv, 0);
+    assert_eq!(trace.invocation(inv).unwrap().retval.to_native(), 1);
+    assert_eq!(a.d.view.position, 0);
+    key(&mut a, 'c');
+    assert!(a.message.contains("returned 1 (XDP_DROP)"), "{}", a.message);
+    code(&mut a, KeyCode::Char('F'));
+    let s = text(&render(&mut a, 200, 50));
+    assert!(s.contains("-> 2 XDP_PASS"), "{s}");
+}
+
+#[test]
+fn help_overlay_lists_every_key() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    key(&mut a, '?');
+    assert!(a.help);
+    let s = text(&render(&mut a, 120, 40));
+    for (k, what) in ui::app::GLOBAL_KEYS {
+        assert!(s.contains(k), "key {k} missing from help:\n{s}");
+        assert!(
+            s.contains(&what[..what.len().min(30)]),
+            "{what} missing:\n{s}"
+        );
+    }
+    key(&mut a, 'x');
+    assert!(!a.help);
+}
+
+#[test]
+fn watch_register_stops_when_it_changes() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    a.set_focus(PaneId::Registers);
+    // Watch r0 from the registers pane (cursor on r0).
+    key(&mut a, 'w');
+    assert!(a.message.starts_with("watchpoint 1 on r0"), "{}", a.message);
+    key(&mut a, 'c');
+    assert!(a.message.contains("watchpoint 1 changed"), "{}", a.message);
+    assert!(a.d.view.changed[0]);
+}
+
+#[test]
+fn goto_prompt_moves_and_stack_shows_slots() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    code(&mut a, KeyCode::Char('g'));
+    for c in "40".chars() {
+        code(&mut a, KeyCode::Char(c));
+    }
+    code(&mut a, KeyCode::Enter);
+    assert_eq!(a.d.view.position, 40);
+    a.set_focus(PaneId::Stack);
+    let s = text(&render(&mut a, 200, 50));
+    // Inside parse_packet (frame 1, no stack of its own): the caller's slots.
+    assert!(s.contains("frame 1: parse_packet"), "{s}");
+    assert!(s.contains("fp[0]-8 "), "{s}");
+    a.d.goto(3);
+    let s = text(&render(&mut a, 200, 50));
+    assert!(s.contains("fp-8 "), "{s}");
+}
+
+#[test]
+fn no_color_theme_uses_no_colors() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let d = Debuggee::new(&trace, Some(&path), 0).unwrap();
+    let mut a = App::new(d, Theme { color: false });
+    key(&mut a, 's');
+    let b = render(&mut a, 200, 50);
+    for y in 0..b.area.height {
+        for x in 0..b.area.width {
+            let c = &b[(x, y)];
+            assert_eq!(c.fg, ratatui::style::Color::Reset, "colour at {x},{y}");
+            assert_eq!(c.bg, ratatui::style::Color::Reset, "colour at {x},{y}");
+        }
+    }
+}
+
+#[test]
+fn mouse_click_focuses_and_wheel_scrolls() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    render(&mut a, 200, 50);
+    // The invocations pane is at the bottom right at 200x50.
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 190,
+        row: 45,
+        modifiers: KeyModifiers::NONE,
+    };
+    a.mouse(click);
+    assert_eq!(a.focus, PaneId::Invocations);
+    let wheel = MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 20,
+        row: 30,
+        modifiers: KeyModifiers::NONE,
+    };
+    a.mouse(wheel);
+    render(&mut a, 200, 50);
+}
+
+#[test]
+fn other_samples_render() {
+    for name in ["tc_rewrite.bpfrr", "sock_filter.bpfrr", "cgroup_skb.bpfrr"] {
+        let (trace, path) = open(name);
+        let mut a = app(&trace, &path, 0);
+        for _ in 0..30 {
+            key(&mut a, 's');
+        }
+        let s = text(&render(&mut a, 200, 50));
+        assert!(
+            s.contains("step 30") || a.d.session.at_end(),
+            "{name}:\n{s}"
+        );
+        let s80 = text(&render(&mut a, 80, 24));
+        assert!(s80.contains("Registers"), "{name}:\n{s80}");
+        key(&mut a, 'c');
+        assert!(a.d.session.at_end(), "{name}: {}", a.message);
+    }
+}
+
+#[test]
+fn motion_names_are_gdb_like() {
+    assert_eq!(Motion::ReverseContinue.name(), "reverse-continue");
+}
