@@ -132,6 +132,19 @@ fn step_json<E: SessionEnv>(s: &Session<E>, r: &StepRecord) -> StepJson {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    match write_log(args) {
+        // A reader that went away (`| head`) ends the log quietly.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn write_log(args: Args) -> anyhow::Result<()> {
     let trace = Trace::open(&args.trace)?;
     let mut debugger = Debugger::new(&trace, args.invocation).map_err(anyhow::Error::msg)?;
     let prog_type = debugger.prog_type();

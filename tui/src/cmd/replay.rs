@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 use bpfrr_trace::trace::Trace;
 
@@ -49,15 +51,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut debugger = Debugger::new(&trace, args.invocation).map_err(anyhow::Error::msg)?;
     let mut failed = 0usize;
+    let mut stdout = std::io::stdout().lock();
     for line in &lines {
         let out = debugger.run_line(line);
         if out.is_error() {
             failed += 1;
         }
-        if args.json {
-            println!("{}", json::render(line, &out));
+        let shown = if args.json {
+            json::render(line, &out)
         } else {
-            println!("{}", text::render(&out));
+            text::render(&out)
+        };
+        // A reader that went away (`| head`) ends the run quietly.
+        if let Err(e) = writeln!(stdout, "{shown}") {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(e.into());
         }
     }
     if failed > 0 {
