@@ -7,15 +7,17 @@
 //!
 //! the step number, instruction index, source line, instruction (helper
 //! names), then each register changed (old -> new, pointers named by
-//! region) and each memory write (region+offset, old bytes -> new bytes,
+//! region), what each helper call returned, and each memory write (region+offset, old bytes -> new bytes,
 //! lowest address first), then notes (frames pushed or popped). The last
 //! line says how the run ended. With `--json`, one object a step (fields
-//! `step program insn file line source text regs mem notes`) and a last
+//! `step program insn file line source text regs mem calls notes`) and a last
 //! object with `"end"`.
 
 use std::path::PathBuf;
 
 use bpfrr_replayer::session::{EndKind, Session, SessionEnv, StepRecord};
+use bpfrr_replayer::vm::{CallRecord, Callee, HelperOutcome};
+use bpfrr_trace::catalog::helper_name;
 use bpfrr_trace::trace::Trace;
 use serde::Serialize;
 
@@ -61,6 +63,8 @@ struct StepJson {
     text: String,
     regs: Vec<RegJson>,
     mem: Vec<MemJson>,
+    /// Helper calls, as in the text: `bpf_map_lookup_elem returned 0x0`.
+    calls: Vec<String>,
     notes: Vec<String>,
 }
 
@@ -76,6 +80,29 @@ fn value<E: SessionEnv>(s: &Session<E>, v: u64) -> String {
     }
 }
 
+fn callee_name(c: &CallRecord) -> String {
+    match c.callee {
+        Callee::Helper(id) => {
+            helper_name(id).map_or_else(|| format!("helper {id}"), str::to_string)
+        }
+        Callee::Kfunc { btf_id, .. } => format!("kfunc {btf_id}"),
+    }
+}
+
+/// What a helper call answered: `bpf_map_lookup_elem returned 0x0`.
+fn call_text<E: SessionEnv>(s: &Session<E>, c: &CallRecord) -> String {
+    let name = callee_name(c);
+    match &c.outcome {
+        HelperOutcome::Return(v) => format!("{name} returned {}", value(s, *v)),
+        HelperOutcome::KeepR0 => format!("{name}: no tail call, execution falls through"),
+        HelperOutcome::TailCall(p) => format!("{name}: tail call into program {p}"),
+        HelperOutcome::Exit(v) => format!("{name} ended the program with {v}"),
+        HelperOutcome::Callback { target, .. } => {
+            format!("{name} calls back into {}", value(s, *target))
+        }
+    }
+}
+
 /// One line of the text log.
 pub fn step_line<E: SessionEnv>(s: &Session<E>, r: &StepRecord) -> String {
     let mut line = text::place_line(&place(s, r));
@@ -84,6 +111,7 @@ pub fn step_line<E: SessionEnv>(s: &Session<E>, r: &StepRecord) -> String {
         .iter()
         .map(|c| format!("r{} {} -> {}", c.reg, value(s, c.old), value(s, c.new)))
         .collect();
+    changes.extend(r.calls.iter().map(|c| call_text(s, c)));
     changes.extend(
         r.mem
             .iter()
@@ -127,6 +155,7 @@ fn step_json<E: SessionEnv>(s: &Session<E>, r: &StepRecord) -> StepJson {
                 new: hex(&m.new),
             })
             .collect(),
+        calls: r.calls.iter().map(|c| call_text(s, c)).collect(),
         notes: r.notes.clone(),
     }
 }
