@@ -241,6 +241,36 @@ fn lpm_lookup_from_a_program() {
 }
 
 #[test]
+fn a_helper_writing_into_a_ringbuf_record_is_kept() {
+    // bpf_get_current_comm into a reserved record, then submit: the record
+    // holds the name (the model once copied its stale cell over the write).
+    let mut e = env(vec![map("events", MapType::Ringbuf, 0, 0, 4096)]);
+    let p = vec![
+        ld_map(1, 0),
+        mov(2, 16),
+        mov(3, 0),
+        call("ringbuf_reserve"),
+        jeq(0, 0, 7),
+        mov_reg(6, 0),
+        mov_reg(1, 0),
+        mov(2, 16),
+        call("get_current_comm"),
+        mov_reg(1, 6),
+        mov(2, 0),
+        call("ringbuf_submit"),
+        mov(0, 1),
+        exit(),
+    ];
+    assert_eq!(run_once(&mut e, &p, &Context::none()).unwrap(), 1);
+    let Model::RingBuf(rb) = e.maps_mut()[0].model_mut() else {
+        panic!("ringbuf")
+    };
+    let mut want = b"bpfrr".to_vec();
+    want.resize(16, 0);
+    assert_eq!(rb.drain(), vec![want]);
+}
+
+#[test]
 fn ringbuf_reserve_write_submit() {
     let mut e = env(vec![map("events", MapType::Ringbuf, 0, 0, 4096)]);
     let p = vec![

@@ -350,16 +350,39 @@ impl ModelEnv {
         }
     }
 
-    /// Model cells -> region bytes, for values a helper changed in place.
-    fn sync_to(&self, call: &mut HelperCall<'_>) -> Result<(), Fault> {
+    /// The model cells' bytes right after `sync_from`, so that `sync_to` can
+    /// tell a value the model changed from one a helper wrote through memory.
+    fn cell_snapshot(&self) -> HashMap<usize, Vec<u8>> {
+        self.run
+            .value_regions
+            .iter()
+            .map(|(key, (cell, _))| (*key, cell.to_vec()))
+            .collect()
+    }
+
+    /// After a helper: a value the model changed (an update in place) is
+    /// copied into its region; a region the helper wrote through a pointer
+    /// argument (`bpf_get_current_comm` into a ring-buffer record, say) is
+    /// copied into the model, so neither side's write is lost.
+    fn sync_to(
+        &self,
+        call: &mut HelperCall<'_>,
+        before: &HashMap<usize, Vec<u8>>,
+    ) -> Result<(), Fault> {
         let mut writes = Vec::new();
-        for (cell, id) in self.run.value_regions.values() {
+        for (key, (cell, id)) in &self.run.value_regions {
             if let Some(r) = call.memory().region(*id)
                 && r.live()
                 && r.bytes().len() == cell.len()
                 && *cell.bytes() != r.bytes()
             {
-                writes.push((*id, cell.to_vec(), r.writable()));
+                // Regions created during the call have no "before": the model's
+                // value is the one to show.
+                if before.get(key).is_some_and(|old| *cell.bytes() == old[..]) {
+                    cell.store(r.bytes());
+                } else {
+                    writes.push((*id, cell.to_vec(), r.writable()));
+                }
             }
         }
         for (id, bytes, writable) in writes {
@@ -1440,8 +1463,9 @@ impl Env for ModelEnv {
             return Err(call.fault(FaultKind::Helper { id, message }));
         };
         self.sync_from(call.memory());
+        let before = self.cell_snapshot();
         let outcome = handler(self, id, call)?;
-        self.sync_to(call)?;
+        self.sync_to(call, &before)?;
         Ok(outcome)
     }
 
@@ -1453,6 +1477,7 @@ impl Env for ModelEnv {
         call: &mut HelperCall<'_>,
     ) -> Result<HelperOutcome, Fault> {
         self.sync_from(call.memory());
+        let before = self.cell_snapshot();
         let outcome = match callee {
             Callee::Helper(id) if id == self.loop_id => Self::resume_loop(call, state, callback_r0),
             Callee::Helper(id) if id == self.for_each_id => {
@@ -1465,7 +1490,7 @@ impl Env for ModelEnv {
                 return Err(call.fault(FaultKind::UnknownKfunc { btf_id, module }));
             }
         };
-        self.sync_to(call)?;
+        self.sync_to(call, &before)?;
         Ok(outcome)
     }
 
