@@ -13,11 +13,11 @@ use super::effects::{CallRecord, Control, Effect, EffectList, StepLog, StepMark}
 use super::env::{Callee, Env, HelperCall, HelperOutcome};
 use super::fault::{Fault, FaultKind};
 use super::machine::{
-    Config, Frame, Machine, MachineState, PendingCall, RunStop, Status, code_address,
-    decode_code_address,
+    Config, Frame, Machine, MachineState, PendingCall, RunStop, Status, decode_code_address,
 };
 use super::memory::{address, ids};
 use super::program::{Op, Program};
+use super::simple::{SimpleStop, Straight, run_simple, run_simple_inline, sext};
 
 /// What a slow-path instruction decided.
 enum Next {
@@ -27,66 +27,6 @@ enum Next {
     Switch,
     /// The program finished with this r0.
     Exit(u64),
-}
-
-#[inline(always)]
-fn sext(v: u64, bytes: u8) -> u64 {
-    match bytes {
-        1 => v as u8 as i8 as i64 as u64,
-        2 => v as u16 as i16 as i64 as u64,
-        4 => v as u32 as i32 as i64 as u64,
-        _ => v,
-    }
-}
-
-#[inline(always)]
-fn div64(a: u64, b: u64) -> u64 {
-    a.checked_div(b).unwrap_or(0)
-}
-#[inline(always)]
-fn mod64(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { a % b }
-}
-#[inline(always)]
-fn sdiv64(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        0
-    } else {
-        (a as i64).wrapping_div(b as i64) as u64
-    }
-}
-#[inline(always)]
-fn smod64(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        (a as i64).wrapping_rem(b as i64) as u64
-    }
-}
-#[inline(always)]
-fn div32(a: u64, b: u32) -> u64 {
-    (a as u32).checked_div(b).unwrap_or(0) as u64
-}
-#[inline(always)]
-fn mod32(a: u64, b: u32) -> u64 {
-    let a = a as u32;
-    (if b == 0 { a } else { a % b }) as u64
-}
-#[inline(always)]
-fn sdiv32(a: u64, b: u32) -> u64 {
-    if b == 0 {
-        0
-    } else {
-        (a as i32).wrapping_div(b as i32) as u32 as u64
-    }
-}
-#[inline(always)]
-fn smod32(a: u64, b: u32) -> u64 {
-    if b == 0 {
-        a as u32 as u64
-    } else {
-        (a as i32).wrapping_rem(b as i32) as u32 as u64
-    }
 }
 
 impl Machine {
@@ -184,14 +124,6 @@ impl Machine {
                     }
                 }};
             }
-            macro_rules! jump {
-                ($cond:expr, $t:expr) => {
-                    if $cond {
-                        pc = $t as usize;
-                        continue;
-                    }
-                };
-            }
             macro_rules! slow {
                 ($e:expr) => {{
                     st.pc = pc;
@@ -212,7 +144,29 @@ impl Machine {
             }
 
             loop {
-                if left == 0 {
+                // Straight-line instructions run in `run_simple`; it stops at
+                // the first one it does not take, with that step begun.
+                let before = Control {
+                    pc,
+                    steps: 0,
+                    may_goto_left: st.may_goto_left,
+                    tail_calls: st.tail_calls,
+                    status: st.status,
+                };
+                let straight = Straight {
+                    regs: &mut st.regs,
+                    mem: &mut st.mem,
+                    ops,
+                    prog,
+                    steps_end: start_steps + total,
+                    before,
+                };
+                let stop = if REC && !MARK {
+                    run_simple_inline::<REC, MARK>(straight, &mut pc, &mut left, log, marks)
+                } else {
+                    run_simple::<REC, MARK>(straight, &mut pc, &mut left, log, marks)
+                };
+                if stop == SimpleStop::Counter {
                     if pause {
                         st.pc = pc;
                         st.steps = start_steps + total;
@@ -222,103 +176,10 @@ impl Machine {
                         steps: config.step_budget
                     });
                 }
-                if MARK {
-                    marks.push(StepMark {
-                        prog,
-                        first_effect: log.len(),
-                        before: Control {
-                            pc,
-                            steps: start_steps + (total - left),
-                            may_goto_left: st.may_goto_left,
-                            tail_calls: st.tail_calls,
-                            status: st.status,
-                        },
-                    });
-                }
-                left -= 1;
                 let Some(&op) = ops.get(pc) else {
                     fault!(FaultKind::BadCallTarget { target: pc as u64 });
                 };
                 match op {
-                    Op::Add64I { d, k } => w!(d, r!(d).wrapping_add(k)),
-                    Op::Add64R { d, s } => w!(d, r!(d).wrapping_add(r!(s))),
-                    Op::Sub64I { d, k } => w!(d, r!(d).wrapping_sub(k)),
-                    Op::Sub64R { d, s } => w!(d, r!(d).wrapping_sub(r!(s))),
-                    Op::Mul64I { d, k } => w!(d, r!(d).wrapping_mul(k)),
-                    Op::Mul64R { d, s } => w!(d, r!(d).wrapping_mul(r!(s))),
-                    Op::Div64I { d, k } => w!(d, div64(r!(d), k)),
-                    Op::Div64R { d, s } => w!(d, div64(r!(d), r!(s))),
-                    Op::SDiv64I { d, k } => w!(d, sdiv64(r!(d), k)),
-                    Op::SDiv64R { d, s } => w!(d, sdiv64(r!(d), r!(s))),
-                    Op::Mod64I { d, k } => w!(d, mod64(r!(d), k)),
-                    Op::Mod64R { d, s } => w!(d, mod64(r!(d), r!(s))),
-                    Op::SMod64I { d, k } => w!(d, smod64(r!(d), k)),
-                    Op::SMod64R { d, s } => w!(d, smod64(r!(d), r!(s))),
-                    Op::Or64I { d, k } => w!(d, r!(d) | k),
-                    Op::Or64R { d, s } => w!(d, r!(d) | r!(s)),
-                    Op::And64I { d, k } => w!(d, r!(d) & k),
-                    Op::And64R { d, s } => w!(d, r!(d) & r!(s)),
-                    Op::Lsh64I { d, k } => w!(d, r!(d) << (k & 63)),
-                    Op::Lsh64R { d, s } => w!(d, r!(d) << (r!(s) & 63)),
-                    Op::Rsh64I { d, k } => w!(d, r!(d) >> (k & 63)),
-                    Op::Rsh64R { d, s } => w!(d, r!(d) >> (r!(s) & 63)),
-                    Op::Arsh64I { d, k } => w!(d, ((r!(d) as i64) >> (k & 63)) as u64),
-                    Op::Arsh64R { d, s } => w!(d, ((r!(d) as i64) >> (r!(s) & 63)) as u64),
-                    Op::Xor64I { d, k } => w!(d, r!(d) ^ k),
-                    Op::Xor64R { d, s } => w!(d, r!(d) ^ r!(s)),
-                    Op::Mov64I { d, k } => w!(d, k),
-                    Op::Mov64R { d, s } => w!(d, r!(s)),
-                    Op::Neg64 { d } => w!(d, r!(d).wrapping_neg()),
-
-                    Op::Add32I { d, k } => w!(d, (r!(d) as u32).wrapping_add(k) as u64),
-                    Op::Add32R { d, s } => w!(d, (r!(d) as u32).wrapping_add(r!(s) as u32) as u64),
-                    Op::Sub32I { d, k } => w!(d, (r!(d) as u32).wrapping_sub(k) as u64),
-                    Op::Sub32R { d, s } => w!(d, (r!(d) as u32).wrapping_sub(r!(s) as u32) as u64),
-                    Op::Mul32I { d, k } => w!(d, (r!(d) as u32).wrapping_mul(k) as u64),
-                    Op::Mul32R { d, s } => w!(d, (r!(d) as u32).wrapping_mul(r!(s) as u32) as u64),
-                    Op::Div32I { d, k } => w!(d, div32(r!(d), k)),
-                    Op::Div32R { d, s } => w!(d, div32(r!(d), r!(s) as u32)),
-                    Op::SDiv32I { d, k } => w!(d, sdiv32(r!(d), k)),
-                    Op::SDiv32R { d, s } => w!(d, sdiv32(r!(d), r!(s) as u32)),
-                    Op::Mod32I { d, k } => w!(d, mod32(r!(d), k)),
-                    Op::Mod32R { d, s } => w!(d, mod32(r!(d), r!(s) as u32)),
-                    Op::SMod32I { d, k } => w!(d, smod32(r!(d), k)),
-                    Op::SMod32R { d, s } => w!(d, smod32(r!(d), r!(s) as u32)),
-                    Op::Or32I { d, k } => w!(d, (r!(d) as u32 | k) as u64),
-                    Op::Or32R { d, s } => w!(d, (r!(d) as u32 | r!(s) as u32) as u64),
-                    Op::And32I { d, k } => w!(d, (r!(d) as u32 & k) as u64),
-                    Op::And32R { d, s } => w!(d, (r!(d) as u32 & r!(s) as u32) as u64),
-                    Op::Lsh32I { d, k } => w!(d, ((r!(d) as u32) << (k & 31)) as u64),
-                    Op::Lsh32R { d, s } => w!(d, ((r!(d) as u32) << (r!(s) & 31)) as u64),
-                    Op::Rsh32I { d, k } => w!(d, ((r!(d) as u32) >> (k & 31)) as u64),
-                    Op::Rsh32R { d, s } => w!(d, ((r!(d) as u32) >> (r!(s) & 31)) as u64),
-                    Op::Arsh32I { d, k } => w!(d, ((r!(d) as i32) >> (k & 31)) as u32 as u64),
-                    Op::Arsh32R { d, s } => w!(d, ((r!(d) as i32) >> (r!(s) & 31)) as u32 as u64),
-                    Op::Xor32I { d, k } => w!(d, (r!(d) as u32 ^ k) as u64),
-                    Op::Xor32R { d, s } => w!(d, (r!(d) as u32 ^ r!(s) as u32) as u64),
-                    Op::Mov32I { d, k } => w!(d, k as u64),
-                    Op::Mov32R { d, s } => w!(d, r!(s) as u32 as u64),
-                    Op::Neg32 { d } => w!(d, (r!(d) as u32).wrapping_neg() as u64),
-
-                    Op::MovSx64 { d, s, bits } => w!(d, sext(r!(s), bits / 8)),
-                    Op::MovSx32 { d, s, bits } => w!(d, sext(r!(s), bits / 8) as u32 as u64),
-                    Op::Le { d, bits } => w!(
-                        d,
-                        match bits {
-                            16 => r!(d) as u16 as u64,
-                            32 => r!(d) as u32 as u64,
-                            _ => r!(d),
-                        }
-                    ),
-                    Op::Be { d, bits } | Op::Swap { d, bits } => w!(
-                        d,
-                        match bits {
-                            16 => (r!(d) as u16).swap_bytes() as u64,
-                            32 => (r!(d) as u32).swap_bytes() as u64,
-                            _ => r!(d).swap_bytes(),
-                        }
-                    ),
-
                     Op::Load { d, s, off, size } => {
                         let v = mem!(
                             st.mem
@@ -387,16 +248,6 @@ impl Machine {
                             }
                         }
                     }
-                    Op::LdImm64 { d, k } => {
-                        w!(d, k);
-                        pc += 2;
-                        continue;
-                    }
-                    Op::LdFunc { d, t } => {
-                        w!(d, code_address(prog, t as usize));
-                        pc += 2;
-                        continue;
-                    }
                     Op::LdMapRef { d, kind, k } => {
                         let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
                         let mut call = HelperCall {
@@ -437,54 +288,6 @@ impl Machine {
                         }
                     }
 
-                    Op::Ja { t } => {
-                        pc = t as usize;
-                        continue;
-                    }
-                    Op::Jeq64I { d, k, t } => jump!(r!(d) == k, t),
-                    Op::Jeq64R { d, s, t } => jump!(r!(d) == r!(s), t),
-                    Op::Jne64I { d, k, t } => jump!(r!(d) != k, t),
-                    Op::Jne64R { d, s, t } => jump!(r!(d) != r!(s), t),
-                    Op::Jgt64I { d, k, t } => jump!(r!(d) > k, t),
-                    Op::Jgt64R { d, s, t } => jump!(r!(d) > r!(s), t),
-                    Op::Jge64I { d, k, t } => jump!(r!(d) >= k, t),
-                    Op::Jge64R { d, s, t } => jump!(r!(d) >= r!(s), t),
-                    Op::Jlt64I { d, k, t } => jump!(r!(d) < k, t),
-                    Op::Jlt64R { d, s, t } => jump!(r!(d) < r!(s), t),
-                    Op::Jle64I { d, k, t } => jump!(r!(d) <= k, t),
-                    Op::Jle64R { d, s, t } => jump!(r!(d) <= r!(s), t),
-                    Op::Jset64I { d, k, t } => jump!(r!(d) & k != 0, t),
-                    Op::Jset64R { d, s, t } => jump!(r!(d) & r!(s) != 0, t),
-                    Op::Jsgt64I { d, k, t } => jump!((r!(d) as i64) > k as i64, t),
-                    Op::Jsgt64R { d, s, t } => jump!((r!(d) as i64) > r!(s) as i64, t),
-                    Op::Jsge64I { d, k, t } => jump!((r!(d) as i64) >= k as i64, t),
-                    Op::Jsge64R { d, s, t } => jump!((r!(d) as i64) >= r!(s) as i64, t),
-                    Op::Jslt64I { d, k, t } => jump!((r!(d) as i64) < k as i64, t),
-                    Op::Jslt64R { d, s, t } => jump!((r!(d) as i64) < (r!(s) as i64), t),
-                    Op::Jsle64I { d, k, t } => jump!((r!(d) as i64) <= k as i64, t),
-                    Op::Jsle64R { d, s, t } => jump!((r!(d) as i64) <= r!(s) as i64, t),
-                    Op::Jeq32I { d, k, t } => jump!(r!(d) as u32 == k, t),
-                    Op::Jeq32R { d, s, t } => jump!(r!(d) as u32 == r!(s) as u32, t),
-                    Op::Jne32I { d, k, t } => jump!(r!(d) as u32 != k, t),
-                    Op::Jne32R { d, s, t } => jump!(r!(d) as u32 != r!(s) as u32, t),
-                    Op::Jgt32I { d, k, t } => jump!(r!(d) as u32 > k, t),
-                    Op::Jgt32R { d, s, t } => jump!(r!(d) as u32 > r!(s) as u32, t),
-                    Op::Jge32I { d, k, t } => jump!(r!(d) as u32 >= k, t),
-                    Op::Jge32R { d, s, t } => jump!(r!(d) as u32 >= r!(s) as u32, t),
-                    Op::Jlt32I { d, k, t } => jump!((r!(d) as u32) < k, t),
-                    Op::Jlt32R { d, s, t } => jump!((r!(d) as u32) < r!(s) as u32, t),
-                    Op::Jle32I { d, k, t } => jump!(r!(d) as u32 <= k, t),
-                    Op::Jle32R { d, s, t } => jump!(r!(d) as u32 <= r!(s) as u32, t),
-                    Op::Jset32I { d, k, t } => jump!(r!(d) as u32 & k != 0, t),
-                    Op::Jset32R { d, s, t } => jump!(r!(d) as u32 & r!(s) as u32 != 0, t),
-                    Op::Jsgt32I { d, k, t } => jump!(r!(d) as i32 > k as i32, t),
-                    Op::Jsgt32R { d, s, t } => jump!(r!(d) as i32 > r!(s) as i32, t),
-                    Op::Jsge32I { d, k, t } => jump!(r!(d) as i32 >= k as i32, t),
-                    Op::Jsge32R { d, s, t } => jump!(r!(d) as i32 >= r!(s) as i32, t),
-                    Op::Jslt32I { d, k, t } => jump!((r!(d) as i32) < k as i32, t),
-                    Op::Jslt32R { d, s, t } => jump!((r!(d) as i32) < r!(s) as i32, t),
-                    Op::Jsle32I { d, k, t } => jump!(r!(d) as i32 <= k as i32, t),
-                    Op::Jsle32R { d, s, t } => jump!(r!(d) as i32 <= r!(s) as i32, t),
                     Op::MayGoto { t } => {
                         if st.may_goto_left == 0 {
                             pc = t as usize;
@@ -563,6 +366,9 @@ impl Machine {
                     }
                     Op::Exit => slow!(exit::<REC, E>(st, programs, config, env, log, prog, pc)),
                     Op::Hole => fault!(FaultKind::BadCallTarget { target: pc as u64 }),
+                    // Every other instruction is straight-line: `run_simple` runs
+                    // it and never stops at one.
+                    _ => unreachable!("run_simple stopped at a straight-line instruction"),
                 }
                 pc += 1;
             }

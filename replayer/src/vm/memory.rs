@@ -508,17 +508,21 @@ impl Memory {
     /// Context fields load as the kernel's context conversion would.
     #[inline(always)]
     pub fn load(&self, addr: u64, size: usize) -> Result<u64, FaultKind> {
+        match self.load_plain(addr, size) {
+            Some(v) => Ok(v),
+            None => self.load_slow(addr, size),
+        }
+    }
+
+    /// The fast part of `load`: an in-bounds access to a plain region, or None.
+    #[inline(always)]
+    pub(crate) fn load_plain(&self, addr: u64, size: usize) -> Option<u64> {
         let id = (addr >> OFFSET_BITS) as usize;
         let off = addr & OFFSET_MASK;
-        if let Some(r) = self.regions.get(id)
-            && r.plain
-        {
-            let end = off + size as u64;
-            if off >= r.start as u64 && end <= r.end as u64 {
-                return Ok(le_value(&r.bytes[off as usize..end as usize]));
-            }
-        }
-        self.load_slow(addr, size)
+        let r = self.regions.get(id)?;
+        let end = off + size as u64;
+        (r.plain && off >= r.start as u64 && end <= r.end as u64)
+            .then(|| le_value(&r.bytes[off as usize..end as usize]))
     }
 
     #[cold]
@@ -543,26 +547,37 @@ impl Memory {
         size: usize,
         value: u64,
     ) -> Result<Option<SmallWrite>, FaultKind> {
+        match self.store_plain::<RECORD>(addr, size, value) {
+            Some(undo) => Ok(undo),
+            None => self.store_slow(addr, size, value),
+        }
+    }
+
+    /// The fast part of `store`: an in-bounds write to a plain writable
+    /// region (Some, with the old bytes when recording), or None.
+    #[inline(always)]
+    pub(crate) fn store_plain<const RECORD: bool>(
+        &mut self,
+        addr: u64,
+        size: usize,
+        value: u64,
+    ) -> Option<Option<SmallWrite>> {
         let id = (addr >> OFFSET_BITS) as usize;
         let off = addr & OFFSET_MASK;
-        if let Some(r) = self.regions.get_mut(id)
-            && r.plain
-            && r.writable
-        {
-            let end = off + size as u64;
-            if off >= r.start as u64 && end <= r.end as u64 {
-                let dst = &mut r.bytes[off as usize..end as usize];
-                let undo = RECORD.then(|| SmallWrite {
-                    region: id as RegionId,
-                    offset: off as u32,
-                    len: size as u8,
-                    old: le_value(dst),
-                });
-                put_le(dst, value);
-                return Ok(undo);
-            }
+        let r = self.regions.get_mut(id)?;
+        let end = off + size as u64;
+        if !(r.plain && r.writable && off >= r.start as u64 && end <= r.end as u64) {
+            return None;
         }
-        self.store_slow(addr, size, value)
+        let dst = &mut r.bytes[off as usize..end as usize];
+        let undo = RECORD.then(|| SmallWrite {
+            region: id as RegionId,
+            offset: off as u32,
+            len: size as u8,
+            old: le_value(dst),
+        });
+        put_le(dst, value);
+        Some(undo)
     }
 
     #[cold]

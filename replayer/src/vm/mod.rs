@@ -18,6 +18,7 @@ mod interp;
 mod machine;
 mod memory;
 mod program;
+mod simple;
 mod ubpf_helpers;
 
 pub use context::{

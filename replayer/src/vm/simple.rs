@@ -1,0 +1,358 @@
+//! Straight-line instructions — ALU, byte swaps, sign extension, 64-bit
+//! immediates, jumps, and loads and stores that land in bounds in a plain
+//! region — in a loop of their own. The loop makes no calls, so the
+//! compiler keeps the pc, the counter and the register file pointer in
+//! machine registers. Anything else (calls, exits, atomics, context
+//! fields, packet loads, may_goto, a memory access that faults) stops it,
+//! and the general loop in `interp.rs` runs that instruction.
+
+use super::effects::{Control, Effect, EffectList, StepMark};
+use super::machine::code_address;
+use super::memory::Memory;
+use super::program::Op;
+
+#[inline(always)]
+pub(crate) fn sext(v: u64, bytes: u8) -> u64 {
+    match bytes {
+        1 => v as u8 as i8 as i64 as u64,
+        2 => v as u16 as i16 as i64 as u64,
+        4 => v as u32 as i32 as i64 as u64,
+        _ => v,
+    }
+}
+
+#[inline(always)]
+fn div64(a: u64, b: u64) -> u64 {
+    a.checked_div(b).unwrap_or(0)
+}
+#[inline(always)]
+fn mod64(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { a % b }
+}
+#[inline(always)]
+fn sdiv64(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        0
+    } else {
+        (a as i64).wrapping_div(b as i64) as u64
+    }
+}
+#[inline(always)]
+fn smod64(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        (a as i64).wrapping_rem(b as i64) as u64
+    }
+}
+#[inline(always)]
+fn div32(a: u64, b: u32) -> u64 {
+    (a as u32).checked_div(b).unwrap_or(0) as u64
+}
+#[inline(always)]
+fn mod32(a: u64, b: u32) -> u64 {
+    let a = a as u32;
+    (if b == 0 { a } else { a % b }) as u64
+}
+#[inline(always)]
+fn sdiv32(a: u64, b: u32) -> u64 {
+    if b == 0 {
+        0
+    } else {
+        (a as i32).wrapping_div(b as i32) as u32 as u64
+    }
+}
+#[inline(always)]
+fn smod32(a: u64, b: u32) -> u64 {
+    if b == 0 {
+        a as u32 as u64
+    } else {
+        (a as i32).wrapping_rem(b as i32) as u32 as u64
+    }
+}
+
+/// What the straight-line loop works on.
+pub(crate) struct Straight<'a> {
+    pub regs: &'a mut [u64; 16],
+    pub mem: &'a mut Memory,
+    pub ops: &'a [Op],
+    /// Index of the program `ops` belong to.
+    pub prog: usize,
+    /// The run's step count when the counter reaches 0 (a step's count is
+    /// `steps_end - left`).
+    pub steps_end: u64,
+    /// The counters before the next step (`pc` and `steps` are filled in per step).
+    pub before: Control,
+}
+
+/// Why `run_simple` returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SimpleStop {
+    /// The counter reached 0; no step was begun.
+    Counter,
+    /// `ops[pc]` is for the general loop; its step is begun (counted, and
+    /// marked when marking).
+    General,
+}
+
+/// Runs straight-line instructions from `*pc` while `*left` (the counter of
+/// instructions still allowed) lasts. With `REC`, every change goes to
+/// `log` with its old value; with `MARK`, each step's start goes to `marks`.
+///
+/// Out of line, so that the loop gets the machine registers to itself.
+#[inline(never)]
+pub(crate) fn run_simple<const REC: bool, const MARK: bool>(
+    straight: Straight<'_>,
+    pc_out: &mut usize,
+    left_out: &mut u64,
+    log: &mut EffectList,
+    marks: &mut Vec<StepMark>,
+) -> SimpleStop {
+    run_simple_inline::<REC, MARK>(straight, pc_out, left_out, log, marks)
+}
+
+/// `run_simple` inlined into its caller: for single steps (`Machine::step`
+/// runs one instruction per call), where a call would cost more than the
+/// instruction.
+#[inline(always)]
+pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool>(
+    straight: Straight<'_>,
+    pc_out: &mut usize,
+    left_out: &mut u64,
+    log: &mut EffectList,
+    marks: &mut Vec<StepMark>,
+) -> SimpleStop {
+    let Straight {
+        regs,
+        mem,
+        ops,
+        prog,
+        steps_end,
+        before,
+    } = straight;
+    let mut pc = *pc_out;
+    let mut left = *left_out;
+
+    macro_rules! r {
+        ($x:expr) => {
+            regs[($x & 15) as usize]
+        };
+    }
+    macro_rules! w {
+        ($d:expr, $v:expr) => {{
+            let v: u64 = $v;
+            let i = ($d & 15) as usize;
+            if REC {
+                log.push(Effect::Reg {
+                    reg: $d,
+                    old: regs[i],
+                });
+            }
+            regs[i] = v;
+        }};
+    }
+    macro_rules! jump {
+        ($cond:expr, $t:expr) => {
+            if $cond {
+                pc = $t as usize;
+                continue;
+            }
+        };
+    }
+    macro_rules! store {
+        ($addr:expr, $size:expr, $v:expr) => {{
+            match mem.store_plain::<REC>($addr, $size as usize, $v) {
+                Some(undo) => {
+                    if REC && let Some(u) = undo {
+                        log.push(Effect::Store(u));
+                    }
+                }
+                None => break SimpleStop::General,
+            }
+        }};
+    }
+
+    let stop = loop {
+        if left == 0 {
+            break SimpleStop::Counter;
+        }
+        if MARK {
+            marks.push(StepMark {
+                prog,
+                first_effect: log.len(),
+                before: Control {
+                    pc,
+                    steps: steps_end - left,
+                    ..before
+                },
+            });
+        }
+        left -= 1;
+        let Some(&op) = ops.get(pc) else {
+            break SimpleStop::General;
+        };
+        match op {
+            Op::Add64I { d, k } => w!(d, r!(d).wrapping_add(k)),
+            Op::Add64R { d, s } => w!(d, r!(d).wrapping_add(r!(s))),
+            Op::Sub64I { d, k } => w!(d, r!(d).wrapping_sub(k)),
+            Op::Sub64R { d, s } => w!(d, r!(d).wrapping_sub(r!(s))),
+            Op::Mul64I { d, k } => w!(d, r!(d).wrapping_mul(k)),
+            Op::Mul64R { d, s } => w!(d, r!(d).wrapping_mul(r!(s))),
+            Op::Div64I { d, k } => w!(d, div64(r!(d), k)),
+            Op::Div64R { d, s } => w!(d, div64(r!(d), r!(s))),
+            Op::SDiv64I { d, k } => w!(d, sdiv64(r!(d), k)),
+            Op::SDiv64R { d, s } => w!(d, sdiv64(r!(d), r!(s))),
+            Op::Mod64I { d, k } => w!(d, mod64(r!(d), k)),
+            Op::Mod64R { d, s } => w!(d, mod64(r!(d), r!(s))),
+            Op::SMod64I { d, k } => w!(d, smod64(r!(d), k)),
+            Op::SMod64R { d, s } => w!(d, smod64(r!(d), r!(s))),
+            Op::Or64I { d, k } => w!(d, r!(d) | k),
+            Op::Or64R { d, s } => w!(d, r!(d) | r!(s)),
+            Op::And64I { d, k } => w!(d, r!(d) & k),
+            Op::And64R { d, s } => w!(d, r!(d) & r!(s)),
+            Op::Lsh64I { d, k } => w!(d, r!(d) << (k & 63)),
+            Op::Lsh64R { d, s } => w!(d, r!(d) << (r!(s) & 63)),
+            Op::Rsh64I { d, k } => w!(d, r!(d) >> (k & 63)),
+            Op::Rsh64R { d, s } => w!(d, r!(d) >> (r!(s) & 63)),
+            Op::Arsh64I { d, k } => w!(d, ((r!(d) as i64) >> (k & 63)) as u64),
+            Op::Arsh64R { d, s } => w!(d, ((r!(d) as i64) >> (r!(s) & 63)) as u64),
+            Op::Xor64I { d, k } => w!(d, r!(d) ^ k),
+            Op::Xor64R { d, s } => w!(d, r!(d) ^ r!(s)),
+            Op::Mov64I { d, k } => w!(d, k),
+            Op::Mov64R { d, s } => w!(d, r!(s)),
+            Op::Neg64 { d } => w!(d, r!(d).wrapping_neg()),
+
+            Op::Add32I { d, k } => w!(d, (r!(d) as u32).wrapping_add(k) as u64),
+            Op::Add32R { d, s } => w!(d, (r!(d) as u32).wrapping_add(r!(s) as u32) as u64),
+            Op::Sub32I { d, k } => w!(d, (r!(d) as u32).wrapping_sub(k) as u64),
+            Op::Sub32R { d, s } => w!(d, (r!(d) as u32).wrapping_sub(r!(s) as u32) as u64),
+            Op::Mul32I { d, k } => w!(d, (r!(d) as u32).wrapping_mul(k) as u64),
+            Op::Mul32R { d, s } => w!(d, (r!(d) as u32).wrapping_mul(r!(s) as u32) as u64),
+            Op::Div32I { d, k } => w!(d, div32(r!(d), k)),
+            Op::Div32R { d, s } => w!(d, div32(r!(d), r!(s) as u32)),
+            Op::SDiv32I { d, k } => w!(d, sdiv32(r!(d), k)),
+            Op::SDiv32R { d, s } => w!(d, sdiv32(r!(d), r!(s) as u32)),
+            Op::Mod32I { d, k } => w!(d, mod32(r!(d), k)),
+            Op::Mod32R { d, s } => w!(d, mod32(r!(d), r!(s) as u32)),
+            Op::SMod32I { d, k } => w!(d, smod32(r!(d), k)),
+            Op::SMod32R { d, s } => w!(d, smod32(r!(d), r!(s) as u32)),
+            Op::Or32I { d, k } => w!(d, (r!(d) as u32 | k) as u64),
+            Op::Or32R { d, s } => w!(d, (r!(d) as u32 | r!(s) as u32) as u64),
+            Op::And32I { d, k } => w!(d, (r!(d) as u32 & k) as u64),
+            Op::And32R { d, s } => w!(d, (r!(d) as u32 & r!(s) as u32) as u64),
+            Op::Lsh32I { d, k } => w!(d, ((r!(d) as u32) << (k & 31)) as u64),
+            Op::Lsh32R { d, s } => w!(d, ((r!(d) as u32) << (r!(s) & 31)) as u64),
+            Op::Rsh32I { d, k } => w!(d, ((r!(d) as u32) >> (k & 31)) as u64),
+            Op::Rsh32R { d, s } => w!(d, ((r!(d) as u32) >> (r!(s) & 31)) as u64),
+            Op::Arsh32I { d, k } => w!(d, ((r!(d) as i32) >> (k & 31)) as u32 as u64),
+            Op::Arsh32R { d, s } => w!(d, ((r!(d) as i32) >> (r!(s) & 31)) as u32 as u64),
+            Op::Xor32I { d, k } => w!(d, (r!(d) as u32 ^ k) as u64),
+            Op::Xor32R { d, s } => w!(d, (r!(d) as u32 ^ r!(s) as u32) as u64),
+            Op::Mov32I { d, k } => w!(d, k as u64),
+            Op::Mov32R { d, s } => w!(d, r!(s) as u32 as u64),
+            Op::Neg32 { d } => w!(d, (r!(d) as u32).wrapping_neg() as u64),
+
+            Op::MovSx64 { d, s, bits } => w!(d, sext(r!(s), bits / 8)),
+            Op::MovSx32 { d, s, bits } => w!(d, sext(r!(s), bits / 8) as u32 as u64),
+            Op::Le { d, bits } => w!(
+                d,
+                match bits {
+                    16 => r!(d) as u16 as u64,
+                    32 => r!(d) as u32 as u64,
+                    _ => r!(d),
+                }
+            ),
+            Op::Be { d, bits } | Op::Swap { d, bits } => w!(
+                d,
+                match bits {
+                    16 => (r!(d) as u16).swap_bytes() as u64,
+                    32 => (r!(d) as u32).swap_bytes() as u64,
+                    _ => r!(d).swap_bytes(),
+                }
+            ),
+
+            Op::Load { d, s, off, size } => {
+                match mem.load_plain(r!(s).wrapping_add(off as i64 as u64), size as usize) {
+                    Some(v) => w!(d, v),
+                    None => break SimpleStop::General,
+                }
+            }
+            Op::LoadSx { d, s, off, size } => {
+                match mem.load_plain(r!(s).wrapping_add(off as i64 as u64), size as usize) {
+                    Some(v) => w!(d, sext(v, size)),
+                    None => break SimpleStop::General,
+                }
+            }
+            Op::StoreR { d, s, off, size } => {
+                store!(r!(d).wrapping_add(off as i64 as u64), size, r!(s))
+            }
+            Op::StoreI { d, off, size, k } => {
+                store!(r!(d).wrapping_add(off as i64 as u64), size, k as i64 as u64)
+            }
+            Op::LdImm64 { d, k } => {
+                w!(d, k);
+                pc += 2;
+                continue;
+            }
+            Op::LdFunc { d, t } => {
+                w!(d, code_address(prog, t as usize));
+                pc += 2;
+                continue;
+            }
+
+            Op::Ja { t } => {
+                pc = t as usize;
+                continue;
+            }
+            Op::Jeq64I { d, k, t } => jump!(r!(d) == k, t),
+            Op::Jeq64R { d, s, t } => jump!(r!(d) == r!(s), t),
+            Op::Jne64I { d, k, t } => jump!(r!(d) != k, t),
+            Op::Jne64R { d, s, t } => jump!(r!(d) != r!(s), t),
+            Op::Jgt64I { d, k, t } => jump!(r!(d) > k, t),
+            Op::Jgt64R { d, s, t } => jump!(r!(d) > r!(s), t),
+            Op::Jge64I { d, k, t } => jump!(r!(d) >= k, t),
+            Op::Jge64R { d, s, t } => jump!(r!(d) >= r!(s), t),
+            Op::Jlt64I { d, k, t } => jump!(r!(d) < k, t),
+            Op::Jlt64R { d, s, t } => jump!(r!(d) < r!(s), t),
+            Op::Jle64I { d, k, t } => jump!(r!(d) <= k, t),
+            Op::Jle64R { d, s, t } => jump!(r!(d) <= r!(s), t),
+            Op::Jset64I { d, k, t } => jump!(r!(d) & k != 0, t),
+            Op::Jset64R { d, s, t } => jump!(r!(d) & r!(s) != 0, t),
+            Op::Jsgt64I { d, k, t } => jump!((r!(d) as i64) > k as i64, t),
+            Op::Jsgt64R { d, s, t } => jump!((r!(d) as i64) > r!(s) as i64, t),
+            Op::Jsge64I { d, k, t } => jump!((r!(d) as i64) >= k as i64, t),
+            Op::Jsge64R { d, s, t } => jump!((r!(d) as i64) >= r!(s) as i64, t),
+            Op::Jslt64I { d, k, t } => jump!((r!(d) as i64) < k as i64, t),
+            Op::Jslt64R { d, s, t } => jump!((r!(d) as i64) < (r!(s) as i64), t),
+            Op::Jsle64I { d, k, t } => jump!((r!(d) as i64) <= k as i64, t),
+            Op::Jsle64R { d, s, t } => jump!((r!(d) as i64) <= r!(s) as i64, t),
+            Op::Jeq32I { d, k, t } => jump!(r!(d) as u32 == k, t),
+            Op::Jeq32R { d, s, t } => jump!(r!(d) as u32 == r!(s) as u32, t),
+            Op::Jne32I { d, k, t } => jump!(r!(d) as u32 != k, t),
+            Op::Jne32R { d, s, t } => jump!(r!(d) as u32 != r!(s) as u32, t),
+            Op::Jgt32I { d, k, t } => jump!(r!(d) as u32 > k, t),
+            Op::Jgt32R { d, s, t } => jump!(r!(d) as u32 > r!(s) as u32, t),
+            Op::Jge32I { d, k, t } => jump!(r!(d) as u32 >= k, t),
+            Op::Jge32R { d, s, t } => jump!(r!(d) as u32 >= r!(s) as u32, t),
+            Op::Jlt32I { d, k, t } => jump!((r!(d) as u32) < k, t),
+            Op::Jlt32R { d, s, t } => jump!((r!(d) as u32) < r!(s) as u32, t),
+            Op::Jle32I { d, k, t } => jump!(r!(d) as u32 <= k, t),
+            Op::Jle32R { d, s, t } => jump!(r!(d) as u32 <= r!(s) as u32, t),
+            Op::Jset32I { d, k, t } => jump!(r!(d) as u32 & k != 0, t),
+            Op::Jset32R { d, s, t } => jump!(r!(d) as u32 & r!(s) as u32 != 0, t),
+            Op::Jsgt32I { d, k, t } => jump!(r!(d) as i32 > k as i32, t),
+            Op::Jsgt32R { d, s, t } => jump!(r!(d) as i32 > r!(s) as i32, t),
+            Op::Jsge32I { d, k, t } => jump!(r!(d) as i32 >= k as i32, t),
+            Op::Jsge32R { d, s, t } => jump!(r!(d) as i32 >= r!(s) as i32, t),
+            Op::Jslt32I { d, k, t } => jump!((r!(d) as i32) < k as i32, t),
+            Op::Jslt32R { d, s, t } => jump!((r!(d) as i32) < r!(s) as i32, t),
+            Op::Jsle32I { d, k, t } => jump!(r!(d) as i32 <= k as i32, t),
+            Op::Jsle32R { d, s, t } => jump!(r!(d) as i32 <= r!(s) as i32, t),
+            _ => break SimpleStop::General,
+        }
+        pc += 1;
+    };
+    *pc_out = pc;
+    *left_out = left;
+    stop
+}
