@@ -19,8 +19,8 @@ pub mod load;
 #[cfg(target_os = "linux")]
 pub mod record;
 #[cfg(target_os = "linux")]
-pub mod sys;
-#[cfg(target_os = "linux")]
 pub mod stop;
+#[cfg(target_os = "linux")]
+pub mod sys;
 #[cfg(target_os = "linux")]
 pub mod testrun;

@@ -118,7 +118,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, StopError> {
 }
 
 fn seconds(secs: f64) -> Option<Duration> {
-    (0.0..1e12).contains(&secs).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e12)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 /// Parses `--until-retval V`: decimal (negative allowed), `0x` hex, or a

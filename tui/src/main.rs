@@ -10,7 +10,11 @@ mod ui;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "bpfrr", version, about = "Record and replay eBPF programs, instruction by instruction")]
+#[command(
+    name = "bpfrr",
+    version,
+    about = "Record and replay eBPF programs, instruction by instruction"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
