@@ -717,3 +717,61 @@ fn a_corrupt_or_missing_trace_is_one_clear_error_line() {
         "bpfrr: there is no invocation 12; the trace has 12 (0 to 11)"
     );
 }
+
+#[test]
+fn watchpoints_on_packet_bytes_and_map_values_stop_both_ways() {
+    let tc = samples().join("traces/tc_rewrite.bpfrr");
+    // tc_mark_dscp rewrites the TOS byte (packet offset 15) with bpf_skb_store_bytes.
+    let v = replay_json(
+        tc.to_str().unwrap(),
+        &[],
+        &[
+            "watch pkt[15:16]",
+            "continue",
+            "continue",
+            "reverse-continue",
+        ],
+    );
+    assert_eq!(v[0]["watching"], "1 byte at pkt+15");
+    assert_eq!(v[1]["reason"], "watchpoint");
+    assert_eq!(
+        (v[1]["old"].as_str(), v[1]["new"].as_str()),
+        (Some("00"), Some("b8"))
+    );
+    assert_eq!(v[2]["reason"], "exited");
+    assert_eq!(v[2]["name"], "TC_ACT_OK");
+    // Backward it stops before the helper call that wrote it.
+    assert_eq!(v[3]["reason"], "watchpoint");
+    assert_eq!(v[3]["place"]["text"], "call bpf_skb_store_bytes");
+    assert_eq!(
+        v[3]["place"]["step"].as_u64().unwrap() + 1,
+        v[1]["place"]["step"].as_u64().unwrap()
+    );
+
+    // xdp_fw counts bytes in the rule_stats map value.
+    let v = replay_json(
+        &xdp_fw(),
+        &[],
+        &[
+            "b 112",
+            "c",
+            "watch *(u64 *)(r0 + 8)",
+            "c",
+            "rc",
+            "p *(struct xdp_md *)ctx",
+        ],
+    );
+    assert_eq!(v[2]["watching"], "8 bytes at map_value(rule_stats)+8");
+    assert_eq!(v[3]["reason"], "watchpoint");
+    assert_eq!(v[3]["new"], "4700000000000000"); // 71, the packet's length
+    assert_eq!(v[4]["reason"], "watchpoint");
+    assert_eq!(v[4]["place"]["insn"], 112);
+    assert!(
+        v[5]["text"]
+            .as_str()
+            .unwrap()
+            .contains(".ingress_ifindex = 1"),
+        "{}",
+        v[5]
+    );
+}

@@ -718,3 +718,141 @@ fn check_index(trace: &Trace, n: u64) -> Result<()> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::{json, text};
+
+    fn sample() -> Trace {
+        let p =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/traces/xdp_fw.bpfrr");
+        Trace::open(p).expect("the committed sample trace opens")
+    }
+
+    /// Words that make random lines look like commands with arguments.
+    const PIECES: &[&str] = &[
+        "s",
+        "n",
+        "c",
+        "rs",
+        "rn",
+        "rc",
+        "rf",
+        "fin",
+        "goto",
+        "until",
+        "back-to",
+        "b",
+        "tbreak",
+        "ignore",
+        "condition",
+        "delete",
+        "enable",
+        "disable",
+        "watch",
+        "p",
+        "p/x",
+        "p/ip4",
+        "x",
+        "x/4xg",
+        "x/3dh",
+        "origin",
+        "info",
+        "registers",
+        "frame",
+        "state",
+        "maps",
+        "invocation",
+        "bt",
+        "list",
+        "disas",
+        "help",
+        "if",
+        "r0",
+        "r10",
+        "w3",
+        "-",
+        "+",
+        "*",
+        "(",
+        ")",
+        "u32",
+        "struct",
+        "iphdr",
+        "pkt",
+        "pkt_end",
+        "ctx",
+        "->",
+        "data",
+        "[",
+        ":",
+        "]",
+        "0",
+        "1",
+        "7",
+        "42",
+        "99999999999999999999",
+        "0x10",
+        "-8",
+        "xdp_fw.bpf.c:210",
+        "parse_packet",
+        "helper",
+        "bpf_map_lookup_elem",
+        "==",
+        "&&",
+        "/",
+        "%",
+        "<<",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Random command lines run against a real replay never panic and
+        /// always print (text and JSON); errors are one line.
+        #[test]
+        fn random_command_lines_run_without_panicking(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(PIECES), 1..6),
+                1..8,
+            )
+        ) {
+            let trace = sample();
+            let mut d = Debugger::new(&trace, 0).unwrap();
+            for words in lines {
+                let line = words.join(" ");
+                let out = d.run_line(&line);
+                let t = text::render(&out);
+                let j = json::render(&line, &out);
+                proptest::prop_assert!(serde_json::from_str::<serde_json::Value>(&j).is_ok());
+                if let Output::Error { message } = &out {
+                    proptest::prop_assert!(!message.is_empty() && !message.contains('\n'), "{}", message);
+                    proptest::prop_assert!(t.starts_with("error: "));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn execute_session_works_on_a_bare_session_and_names_return_values() {
+        let trace = sample();
+        let mut d = Debugger::new(&trace, 1).unwrap();
+        let s = d.session_mut();
+        let out = execute_session(s, &Command::Step(3), Some(ProgType::Xdp));
+        assert!(matches!(out, Output::Stopped(ref st) if st.place.step == 3));
+        let out = execute_session(s, &Command::Info(InfoTopic::Invocations), None);
+        assert!(out.is_error());
+        let out = execute_session(s, &Command::Continue, Some(ProgType::Xdp));
+        match out {
+            Output::Stopped(Stopped {
+                reason: Reason::Exited { r0, name },
+                ..
+            }) => {
+                assert_eq!(r0, 1);
+                assert_eq!(name.as_deref(), Some("XDP_DROP"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
