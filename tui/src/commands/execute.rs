@@ -459,7 +459,7 @@ fn disas<E: SessionEnv>(s: &Session<E>, center: Option<usize>) -> Result<Output>
             function: functions
                 .and_then(|f| f.iter().find(|f| f.start == pc))
                 .map(|f| f.name.clone()),
-            text: s.insn_text(prog, pc),
+            text: view::insn_text(s, prog, pc),
             current: pc == s.pc(),
             breakpoint: sites.contains(&(prog, pc)),
         })

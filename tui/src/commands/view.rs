@@ -5,10 +5,31 @@ use bpfrr_replayer::expr::Location;
 use bpfrr_replayer::session::{BreakLocation, Breakpoint, Session, SessionEnv, Watchpoint};
 use bpfrr_replayer::vm::{SourceLine, split_address};
 use bpfrr_trace::catalog::ProgType;
+use bpfrr_trace::isa::{CallTarget, Insn};
 
 use super::output::{
     BreakpointInfo, FrameOut, Place, RegionOut, RegisterOut, StateOut, WatchpointInfo, hex,
 };
+
+/// The instruction's text, with the function a bpf-to-bpf call goes to
+/// (`call 0x69 <parse_packet>`).
+pub fn insn_text<E: SessionEnv>(s: &Session<E>, prog: usize, pc: usize) -> String {
+    label_call(s, prog, pc, s.insn_text(prog, pc))
+}
+
+fn label_call<E: SessionEnv>(s: &Session<E>, prog: usize, pc: usize, text: String) -> String {
+    let insn = s.machine().program(prog).and_then(|p| p.insn(pc));
+    if let Some(Insn::Call(CallTarget::Local(rel))) = insn
+        && let Ok(target) = usize::try_from(pc as i64 + 1 + *rel as i64)
+        && let Some(f) = s
+            .info()
+            .function_at(prog, target)
+            .filter(|f| f.start == target)
+    {
+        return format!("{text} <{}>", f.name);
+    }
+    text
+}
 
 /// A place from its parts (a log record, an origin link, a diff).
 pub fn place_at<E: SessionEnv>(
@@ -33,7 +54,7 @@ pub fn place_at<E: SessionEnv>(
         source: line
             .map(|l| l.text.trim_end().to_string())
             .filter(|t| !t.is_empty()),
-        text,
+        text: label_call(s, prog, pc, text),
         ended: false,
     }
 }
