@@ -61,7 +61,11 @@ fn one_line_a_step_with_instruction_source_and_changes() {
     );
     // A bpf-to-bpf call pushes a frame; helper calls are named and their r0 shown.
     assert!(lines[9].ends_with("| frame 1 pushed"), "{}", lines[9]);
-    assert!(lines[9].contains(": call 0x69 <parse_packet>  |"), "{}", lines[9]);
+    assert!(
+        lines[9].contains(": call 0x69 <parse_packet>  |"),
+        "{}",
+        lines[9]
+    );
     let lookup = lines
         .iter()
         .find(|l| l.contains("call bpf_map_lookup_elem"))
