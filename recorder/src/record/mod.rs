@@ -13,6 +13,7 @@ pub mod assemble;
 pub mod ctx_fields;
 pub mod driver;
 pub mod fidelity;
+pub mod jit_probe;
 pub mod pipeline;
 pub mod prepare;
 pub mod ringbuf;

@@ -295,7 +295,7 @@ pub fn trace_programs(prepared: &Prepared, attach_point: &str) -> Vec<Program> {
                     .collect(),
                 kfuncs: Vec::new(),
                 verifier: Some(verifier_info(&p.original)),
-                jit: jit_info(&p.original.info),
+                jit: super::jit_probe::jit_info(&prepared.object, &p.original),
                 tail_call_targets: prepared
                     .tail_slots
                     .iter()
