@@ -2,6 +2,7 @@
 pub mod edit;
 pub mod env;
 pub mod expr;
+pub mod jit;
 pub mod maps;
 pub mod replay;
 pub mod session;
