@@ -438,3 +438,26 @@ fn other_samples_render() {
 fn motion_names_are_gdb_like() {
     assert_eq!(Motion::ReverseContinue.name(), "reverse-continue");
 }
+
+#[test]
+fn model_run_opens_the_same_ui() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let obj = root.join("samples/xdp_fw.bpf.o");
+    let pcap = std::fs::read(root.join("samples/inputs/xdp_fw.pcap")).expect("sample pcap");
+    let packets = bpfrr_trace::pcap::read_packets(&pcap).expect("pcap parses");
+    let trace = ui::model_run::model_trace(&obj, "xdp_firewall", &packets, 0).expect("model run");
+    assert_eq!(trace.invocation_count(), packets.len() as u64);
+    let mut a = app(&trace, &obj, 0);
+    let s = text(&render(&mut a, 200, 50));
+    assert!(s.contains("int xdp_firewall(struct xdp_md *ctx)"), "{s}");
+    assert!(s.contains(&format!("inv 0/{}", packets.len())), "{s}");
+    key(&mut a, 'c');
+    assert!(a.message.contains("the program returned"), "{}", a.message);
+    // A name the object does not have is said, with the names it has.
+    let e = ui::model_run::model_trace(&obj, "nope", &packets, 0).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("has no program `nope`; it has: xdp_firewall"),
+        "{e}"
+    );
+}

@@ -46,6 +46,9 @@ pub struct Args {
     /// Instructions one run may execute before it is stopped.
     #[arg(long, default_value_t = 1 << 24)]
     step_budget: u64,
+    /// Open the replay UI over the run (packet programs, --pcap or --packet).
+    #[arg(long)]
+    ui: bool,
 }
 
 /// The object's maps as models, seeded with global data.
@@ -260,6 +263,16 @@ impl Formatter<'_> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.ui {
+        let packets = match (&args.pcap, &args.packet) {
+            (Some(p), _) => read_pcap(
+                &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+            )?,
+            (None, Some(h)) => vec![parse_hex(h)?],
+            _ => bail!("--ui needs packets: give --pcap FILE or --packet HEX"),
+        };
+        return crate::ui::model_run::run_model_ui(&args.obj, &args.prog, &packets, args.cpu);
+    }
     let bytes =
         std::fs::read(&args.obj).with_context(|| format!("cannot read {}", args.obj.display()))?;
     let obj = ObjectFile::parse(&bytes)

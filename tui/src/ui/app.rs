@@ -77,6 +77,8 @@ pub struct App<'t> {
     pub output: Option<(String, Vec<String>)>,
     pub message: String,
     pub job: Option<Job>,
+    /// Keys typed while a job ran, handled once it is over (typing `n n n` quickly).
+    pending: std::collections::VecDeque<KeyEvent>,
     pub quit: bool,
     last_search: String,
     /// Where each pane was drawn last (for mouse events).
@@ -119,6 +121,7 @@ impl<'t> App<'t> {
             output: None,
             message,
             job: None,
+            pending: std::collections::VecDeque::new(),
             quit: false,
             last_search: String::new(),
             rects: Vec::new(),
@@ -184,7 +187,13 @@ impl<'t> App<'t> {
         match self.d.run_slice(&mut job, slice) {
             Some(_) => {
                 self.after_motion();
-                false
+                // Keys typed meanwhile, until one starts another job.
+                while self.job.is_none()
+                    && let Some(k) = self.pending.pop_front()
+                {
+                    self.key(k);
+                }
+                self.job.is_some()
             }
             None => {
                 let pos = self.d.session.position();
@@ -353,7 +362,10 @@ impl<'t> App<'t> {
                 if let Some(j) = self.job.as_mut() {
                     j.cancelled = true;
                 }
+                self.pending.clear();
                 self.run_job_slice(Duration::ZERO);
+            } else {
+                self.pending.push_back(k);
             }
             return;
         }

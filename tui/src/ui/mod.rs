@@ -13,6 +13,7 @@ pub mod explain_pane;
 pub mod invocations;
 pub mod maps;
 pub mod memory;
+pub mod model_run;
 pub mod packet_fields;
 pub mod pane;
 pub mod registers;
