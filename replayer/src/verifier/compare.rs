@@ -290,6 +290,7 @@ impl<'b> Checker<'b> {
             insn,
             frame,
             visits: 0,
+            candidates: Vec::new(),
             relaxed: true,
             coverage: Coverage::Checked,
             values: Vec::new(),
@@ -346,6 +347,12 @@ impl<'b> Checker<'b> {
             .filter(|v| v.has_state)
             .collect();
         out.visits = visits.len();
+        out.candidates = self
+            .candidates
+            .iter()
+            .copied()
+            .filter(|&c| p.log.visits[c].has_state)
+            .collect();
         if visits.is_empty() {
             out.coverage = if p.visited.contains(&insn) {
                 Coverage::NoState
@@ -473,6 +480,8 @@ pub struct StepCheck {
     pub frame: u32,
     /// How many verifier visits with a state were compared against.
     pub visits: usize,
+    /// Those visits: indices into the program's `log().visits`.
+    pub candidates: Vec<usize>,
     /// The run has passed a pruning point (see [`Checker`]): only live
     /// registers are compared, and imprecise scalars loosely.
     pub relaxed: bool,
@@ -891,7 +900,11 @@ pub fn insn_regs(insn: &Insn) -> (Vec<u8>, Vec<u8>) {
         Insn::LoadPacket { src, .. } => (vec![Some(6), src], vec![0]),
         Insn::Ja { .. } | Insn::MayGoto { .. } => (vec![], vec![]),
         Insn::Jump { dst, src, .. } => (vec![Some(dst), src_reg(&src)], vec![]),
-        Insn::Call(CallTarget::Helper(_) | CallTarget::Kfunc { .. }) => {
+        Insn::Call(CallTarget::Helper(id)) => {
+            let n = bpfrr_trace::catalog::helper(id).map_or(5, |h| h.args.len().min(5));
+            ((1..=n as u8).map(Some).collect(), vec![0])
+        }
+        Insn::Call(CallTarget::Kfunc { .. }) => {
             (vec![Some(1), Some(2), Some(3), Some(4), Some(5)], vec![0])
         }
         Insn::Call(CallTarget::Local(_)) => (vec![], vec![]),

@@ -10,6 +10,10 @@
 //!
 //! Exit status: 0 when every program was accepted, 2 when the kernel
 //! rejected one (the analysis is printed either way), 1 on other errors.
+//!
+//! `bpfrr verify TRACE --invocation N [--batch] [--json]`: given a trace
+//! instead of an object, no kernel is needed: the verifier log stored in
+//! the trace is set beside the replay of invocation N (see [`trace_view`]).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -20,8 +24,12 @@ use serde::Serialize;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The BPF object file (ELF from clang -target bpf).
+    /// The BPF object file (ELF from clang -target bpf), or a trace: then
+    /// the recorded verifier log is compared with a replayed invocation.
     pub object: PathBuf,
+    /// With a trace: the invocation to replay beside the verifier's beliefs.
+    #[arg(long, short = 'i', value_name = "N")]
+    pub invocation: Option<u64>,
     /// Only this program (default: every program in the file).
     #[arg(long = "prog", value_name = "NAME")]
     pub prog: Option<String>,
@@ -61,6 +69,15 @@ pub struct Capture {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if trace_view::is_trace(&args.object) {
+        return trace_view::run(&args);
+    }
+    if args.invocation.is_some() {
+        anyhow::bail!(
+            "--invocation needs a trace, and {} is not one (record one with bpfrr record)",
+            args.object.display()
+        );
+    }
     let captures = capture(&args)?;
     if let Some(dir) = &args.save_log {
         std::fs::create_dir_all(dir)
@@ -465,6 +482,346 @@ fn log_tail_text(log: &VerifierLog) -> String {
         .map(|(_, l)| l.as_str())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `bpfrr verify TRACE --invocation N`: what the verifier believed next to
+/// what really happened, one line per executed step:
+///
+/// ```text
+///    17  insn 12  r1 = *(u8 *)(r10 - 15)     r10: fp0 = fp0  ->  r1: scalar(0..255) = 17
+/// ```
+///
+/// each register the instruction reads as `rN: <verifier's states> = <real
+/// value before>`, then after `->` each register it writes with the states
+/// and the value after it. Soundness flags follow their step on a `!!`
+/// line. Exit status 3 when there are flags.
+mod trace_view {
+    use std::fmt::Write as _;
+    use std::io::{Read as _, Write as _};
+    use std::path::Path;
+
+    use bpfrr_replayer::session::{EndKind, Session, SessionEnv};
+    use bpfrr_replayer::verifier::compare::{
+        Beliefs, Checker, Coverage, SoundnessFlag, SoundnessReport, StepCheck, insn_regs,
+    };
+    use bpfrr_replayer::verifier::{InsnVisit, RegState};
+    use bpfrr_trace::trace::{MAGIC, Trace};
+    use serde::Serialize;
+
+    use super::Args;
+    use crate::commands::{Debugger, view};
+
+    /// Whether the file starts with a trace's magic.
+    pub fn is_trace(path: &Path) -> bool {
+        let mut head = [0u8; 8];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+            && head == MAGIC
+    }
+
+    /// One register next to the verifier's belief about it.
+    #[derive(Serialize)]
+    struct RegView {
+        reg: String,
+        /// `read` (values before the instruction) or `write` (after it).
+        access: &'static str,
+        /// The verifier's distinct states (`?` = not initialised).
+        verifier: Vec<String>,
+        value: u64,
+        /// `17`, `pkt+14`, `fp-8`.
+        real: String,
+    }
+
+    #[derive(Serialize)]
+    struct StepView {
+        step: u64,
+        program: usize,
+        insn: usize,
+        frame: u32,
+        text: String,
+        file: Option<String>,
+        line: Option<u32>,
+        source: Option<String>,
+        /// Verifier visits compared with (0 when the step is not covered).
+        visits: usize,
+        /// The run has passed a pruning point.
+        relaxed: bool,
+        /// Why the step was not compared, if it was not.
+        unchecked: Option<String>,
+        regs: Vec<RegView>,
+        flags: Vec<SoundnessFlag>,
+    }
+
+    #[derive(Serialize)]
+    struct Report<'a> {
+        trace: String,
+        invocation: u64,
+        program: String,
+        steps: Vec<StepView>,
+        end: serde_json::Value,
+        soundness: &'a SoundnessReport,
+    }
+
+    fn distinct(states: impl Iterator<Item = String>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in states {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    fn compact(r: Option<&RegState>) -> String {
+        r.map_or_else(|| "?".to_string(), RegState::compact)
+    }
+
+    fn real<E: SessionEnv>(s: &Session<E>, v: u64) -> String {
+        view::points_to(s, v).unwrap_or_else(|| bpfrr_replayer::verifier::compare::format_scalar(v))
+    }
+
+    fn unchecked_text(c: &StepCheck) -> Option<String> {
+        match &c.coverage {
+            Coverage::Checked => None,
+            Coverage::NoState => Some(
+                "the verifier reached this instruction only at pruning points that print no state"
+                    .into(),
+            ),
+            Coverage::NeverVisited => {
+                Some("the verifier never reached this instruction in this frame".into())
+            }
+            Coverage::Unchecked(u) => Some(u.message()),
+        }
+    }
+
+    pub fn run(args: &Args) -> anyhow::Result<()> {
+        let trace = Trace::open(&args.object)?;
+        let index = args.invocation.unwrap_or(0);
+        let beliefs = Beliefs::from_trace(&trace);
+        let mut debugger = Debugger::new(&trace, index).map_err(anyhow::Error::msg)?;
+        let prog_type = debugger.prog_type();
+        let s = debugger.session_mut();
+        s.goto(0);
+        let mut checker = Checker::new(&beliefs);
+        let mut report = SoundnessReport::default();
+        let mut steps: Vec<StepView> = Vec::new();
+        loop {
+            let exited = s.end().is_some_and(|e| {
+                e.position == s.position() && matches!(e.kind, EndKind::Exited(_))
+            });
+            if exited {
+                break;
+            }
+            let c = checker.check(s);
+            report.add(&c);
+            let log = beliefs.program(c.prog).map(|p| p.log());
+            let visits: Vec<&InsnVisit> = log
+                .map(|l| c.candidates.iter().map(|&i| &l.visits[i]).collect())
+                .unwrap_or_default();
+            let insn = s
+                .machine()
+                .program(c.prog)
+                .and_then(|p| p.insn(c.insn))
+                .copied();
+            let (reads, writes) = insn.as_ref().map(insn_regs).unwrap_or_default();
+            let line = s.line().cloned();
+            let mut regs: Vec<RegView> = reads
+                .iter()
+                .map(|&r| {
+                    let v = s.regs()[r as usize];
+                    RegView {
+                        reg: format!("r{r}"),
+                        access: "read",
+                        verifier: distinct(visits.iter().map(|x| compact(x.reg(r)))),
+                        value: v,
+                        real: real(s, v),
+                    }
+                })
+                .collect();
+            let mut view = StepView {
+                step: c.step,
+                program: c.prog,
+                insn: c.insn,
+                frame: c.frame,
+                text: s.insn_text(c.prog, c.insn),
+                file: line.as_ref().map(|l| l.file.clone()),
+                line: line.as_ref().map(|l| l.line),
+                source: line
+                    .as_ref()
+                    .map(|l| l.text.trim().to_string())
+                    .filter(|t| !t.is_empty()),
+                visits: c.visits,
+                relaxed: c.relaxed,
+                unchecked: unchecked_text(&c),
+                regs: Vec::new(),
+                flags: c.flags(),
+            };
+            let before = s.position();
+            if !s.at_end() {
+                s.goto(before + 1);
+            }
+            if s.position() > before {
+                for &r in &writes {
+                    let v = s.regs()[r as usize];
+                    let after = visits.iter().map(|x| {
+                        let text = log.and_then(|l| l.insn_text(x.insn));
+                        compact(x.state_after(text).reg(r))
+                    });
+                    regs.push(RegView {
+                        reg: format!("r{r}"),
+                        access: "write",
+                        verifier: distinct(after),
+                        value: v,
+                        real: real(s, v),
+                    });
+                }
+            }
+            view.regs = regs;
+            steps.push(view);
+            if s.position() == before {
+                break;
+            }
+        }
+        let (end_text, end_json) = match s.end().map(|e| &e.kind) {
+            Some(EndKind::Exited(r0)) => {
+                let name = view::retval_name(prog_type, *r0);
+                (
+                    match &name {
+                        Some(n) => format!("exited: r0 = {r0} ({n})"),
+                        None => format!("exited: r0 = {r0} ({r0:#x})"),
+                    },
+                    serde_json::json!({"end": "exited", "r0": r0, "name": name, "steps": s.position()}),
+                )
+            }
+            Some(EndKind::Fault(f)) => (
+                format!("fault: {f}"),
+                serde_json::json!({"end": "fault", "message": f.to_string(), "steps": s.position()}),
+            ),
+            Some(EndKind::Divergence { message }) => (
+                format!("divergence from the recording: {message}"),
+                serde_json::json!({"end": "divergence", "message": message, "steps": s.position()}),
+            ),
+            None => (
+                "the run did not end".to_string(),
+                serde_json::json!({"end": "none", "steps": s.position()}),
+            ),
+        };
+        let program = trace
+            .invocation(index)
+            .ok()
+            .and_then(|inv| trace.programs().get(inv.program.to_native() as usize))
+            .map_or_else(String::new, |p| p.name.clone());
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        if args.json {
+            let r = Report {
+                trace: args.object.display().to_string(),
+                invocation: index,
+                program,
+                steps,
+                end: end_json,
+                soundness: &report,
+            };
+            serde_json::to_writer_pretty(&mut out, &r)?;
+            writeln!(out)?;
+        } else {
+            if !args.batch {
+                eprintln!(
+                    "note: the interactive verifier view is coming (issue 7); printing the --batch text."
+                );
+            }
+            write!(out, "{}", render(&args.object, index, &program, &steps))?;
+            writeln!(out, "{end_text} after {} steps", s.position())?;
+            writeln!(out, "{}", summary(&report))?;
+        }
+        out.flush()?;
+        if !report.is_clean() {
+            std::process::exit(3);
+        }
+        Ok(())
+    }
+
+    fn summary(r: &SoundnessReport) -> String {
+        let mut t = format!(
+            "soundness: {} of {} steps compared with the verifier's states ({} on paths it explored, the rest past pruning points), {} values, {} flag{}",
+            r.steps_checked,
+            r.steps,
+            r.steps_strict,
+            r.values_checked,
+            r.flags.len(),
+            if r.flags.len() == 1 { "" } else { "s" }
+        );
+        for (why, n) in &r.unchecked {
+            let _ = write!(t, "\n  {n} steps not compared: {why}");
+        }
+        t
+    }
+
+    fn reg_text(r: &RegView) -> String {
+        format!("{}: {} = {}", r.reg, r.verifier.join(" | "), r.real)
+    }
+
+    fn render(path: &Path, index: u64, program: &str, steps: &[StepView]) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} invocation {index} ({program}): what the verifier believed next to what really happened",
+            path.display()
+        );
+        let _ = writeln!(
+            out,
+            "each register: the verifier's states = the real value (before the instruction for registers it reads; after `->`, the registers it writes)"
+        );
+        let mut last_source: Option<String> = None;
+        let mut relaxed = false;
+        for st in steps {
+            if let Some(src) = &st.source {
+                let here = match (&st.file, st.line) {
+                    (Some(f), Some(l)) => format!("; {src}   [{f}:{l}]"),
+                    _ => format!("; {src}"),
+                };
+                if last_source.as_ref() != Some(&here) {
+                    let _ = writeln!(out, "{here}");
+                    last_source = Some(here);
+                }
+            }
+            if st.relaxed && !relaxed && st.unchecked.is_none() {
+                let _ = writeln!(
+                    out,
+                    "      (the run reached a point where the verifier pruned: from here its states are those of the explored paths that covered it)"
+                );
+            }
+            relaxed = st.relaxed;
+            let reads: Vec<String> = st
+                .regs
+                .iter()
+                .filter(|r| r.access == "read")
+                .map(reg_text)
+                .collect();
+            let writes: Vec<String> = st
+                .regs
+                .iter()
+                .filter(|r| r.access == "write")
+                .map(reg_text)
+                .collect();
+            let mut line = format!("{:>5}  insn {:<4} {:<34}", st.step, st.insn, st.text);
+            if let Some(why) = &st.unchecked {
+                let _ = write!(line, " (not compared: {why})");
+            } else {
+                if !reads.is_empty() {
+                    let _ = write!(line, " {}", reads.join("  "));
+                }
+                if !writes.is_empty() {
+                    let _ = write!(line, "  ->  {}", writes.join("  "));
+                }
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+            for f in &st.flags {
+                let _ = writeln!(out, "      !! soundness: {f}");
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
