@@ -5,6 +5,7 @@
 
 mod cmd;
 mod commands;
+mod jit_view;
 mod ui;
 
 use clap::{Parser, Subcommand};

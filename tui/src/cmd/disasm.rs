@@ -2,6 +2,8 @@
 //! each program of a BPF object as it will run (linked: subprograms
 //! appended, map references as map indices), in llvm-objdump's syntax, with
 //! the C source lines from BTF line info interleaved like `llvm-objdump -S`.
+//! `bpfrr disasm --jited TRACE [--prog NAME]` shows a trace's JIT code
+//! instead (`crate::jit_view`).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -25,9 +27,21 @@ pub struct Args {
     /// Do not interleave source lines.
     #[arg(long)]
     pub no_source: bool,
+    /// The file is a trace (`bpfrr record`): show each BPF instruction with
+    /// the native instructions the kernel's JIT made of it. A trace file is
+    /// recognised by its magic without this flag too.
+    #[arg(long)]
+    pub jited: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.jited || crate::jit_view::is_trace(&args.object) {
+        let prog = args.prog.as_deref();
+        let text =
+            crate::jit_view::render_trace(&args.object, prog, args.helper_names, !args.no_source)?;
+        print!("{text}");
+        return Ok(());
+    }
     let bytes = std::fs::read(&args.object)
         .with_context(|| format!("cannot read {}", args.object.display()))?;
     let text = render(
