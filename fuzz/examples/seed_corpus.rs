@@ -5,6 +5,7 @@
 //! - object_loader: `samples/*.bpf.o` and their `.BTF` sections;
 //! - expr: expressions of the kinds the debugger's `print` documents;
 //! - verifier_log: the verifier-log fixtures of replayer/tests (up to 64 KiB);
+//! - command: every command's usage line and aliases, and concrete lines;
 //! - vm: every program of the conformance manifests in
 //!   `../shared/conformance/manifests` (read now, never copied into the repo).
 //!
@@ -27,8 +28,9 @@ fn main() {
     let n_exprs = write_expressions(&corpus.join("expr"));
     let fixtures = repo.join("replayer/tests/fixtures/verifier");
     let n_logs = copy_logs(&fixtures, &corpus.join("verifier_log"));
+    let n_commands = write_commands(&corpus.join("command"));
     println!(
-        "wrote {n_traces} traces, {n_objects} objects and BTF blobs, {n_programs} VM programs, {n_exprs} expressions, {n_logs} verifier logs under {}",
+        "wrote {n_traces} traces, {n_objects} objects and BTF blobs, {n_programs} VM programs, {n_exprs} expressions, {n_logs} verifier logs, {n_commands} command lines under {}",
         corpus.display()
     );
 }
@@ -354,4 +356,32 @@ fn copy_logs(fixtures: &Path, dir: &Path) -> usize {
         }
     }
     n
+}
+
+// ---- debugger command lines ------------------------------------------------------
+
+fn write_commands(dir: &Path) -> usize {
+    fresh_dir(dir);
+    let mut lines: Vec<String> = Vec::new();
+    for c in bpfrr_fuzz::commands::help::COMMANDS {
+        lines.push(c.usage.to_string());
+        lines.extend(c.aliases.iter().map(|a| format!("{a} 3")));
+    }
+    lines.extend(
+        [
+            "break xdp_prog+4",
+            "b 12 if r0 == 2",
+            "watch *(u32 *)(r10 - 8)",
+            "x/8xb pkt",
+            "print/x r1 + 0x10",
+            "info registers",
+            "goto 0",
+            "delete 1",
+        ]
+        .map(String::from),
+    );
+    for (i, line) in lines.iter().enumerate() {
+        std::fs::write(dir.join(format!("cmd{i:03}")), line).expect("corpus written");
+    }
+    lines.len()
 }

@@ -393,3 +393,22 @@ pub fn parse_verifier_log(text: &str) {
         let _ = e.headline();
     }
 }
+
+// ---- command ------------------------------------------------------------------
+
+/// The debugger's command-line parser, compiled from the binary crate's
+/// sources (`tui` has no library target; these two files use only std).
+#[path = "../../tui/src/commands"]
+pub mod commands {
+    pub mod help;
+    pub mod parse;
+    pub use parse::parse;
+}
+
+/// Parses one line typed at the debugger's prompt (or read from a batch
+/// file); the error must be a sentence.
+pub fn parse_command(line: &str) {
+    if let Err(e) = commands::parse(line) {
+        assert!(!e.0.is_empty(), "empty parse error for {line:?}");
+    }
+}
