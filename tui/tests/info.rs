@@ -138,7 +138,7 @@ fn info_prints_the_summary_as_text() {
     assert_eq!(code, 0, "stderr: {err}");
     let lines: Vec<&str> = out.lines().collect();
     let expected_head = [
-        format!("{p}: bpfrr trace  format 1  size {:.1} KiB ({size} bytes)", size as f64 / 1024.0),
+        format!("{p}: bpfrr trace  format {FORMAT_VERSION}  size {:.1} KiB ({size} bytes)", size as f64 / 1024.0),
         "\trecorded 2023-11-14 22:13:20 UTC  host buildhost  kernel 6.18.0-test  arch x86_64  cpus 4  bpfrr 0.1.0".to_string(),
         "\tcommand: bpfrr record --iface 'eth 0'".to_string(),
         "invocations 30  partial 0  blocks 1".to_string(),
