@@ -42,10 +42,16 @@ pub fn last_step_text(d: &Debuggee<'_>) -> Option<String> {
         parts.push(call_text(c));
     }
     parts.extend(l.notes.iter().cloned());
+    // The UI's own text names maps in ld_imm64 (`r1 = map[blocked_src] ll`).
+    let text = d
+        .programs
+        .get(l.prog)
+        .and_then(|p| p.insns.get(l.pc).cloned().flatten())
+        .unwrap_or_else(|| l.text.clone());
     Some(if parts.is_empty() {
-        format!("step {} ({}) changed nothing", l.step, l.text)
+        format!("step {} ({text}) changed nothing", l.step)
     } else {
-        format!("step {} ({}): {}", l.step, l.text, parts.join(", "))
+        format!("step {} ({text}): {}", l.step, parts.join(", "))
     })
 }
 
