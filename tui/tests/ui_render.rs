@@ -461,3 +461,94 @@ fn model_run_opens_the_same_ui() {
         "{e}"
     );
 }
+
+/// A trace with one XDP invocation looping `iterations` times (5 steps each).
+fn looping_trace(iterations: i32) -> Trace {
+    use bpfrr_trace::isa::{AluOp, Insn, JmpCond, Operand, Size, Width, encode_all};
+    use bpfrr_trace::trace::{Invocation, Program, TraceMeta, TraceWriter};
+    let mov = |dst, src| Insn::Alu {
+        width: Width::W64,
+        op: AluOp::Mov,
+        dst,
+        src,
+    };
+    let add = |dst, src| Insn::Alu {
+        width: Width::W64,
+        op: AluOp::Add,
+        dst,
+        src,
+    };
+    let insns = vec![
+        mov(7, Operand::Imm(0)),
+        // loop (1):
+        add(8, Operand::Imm(3)),
+        Insn::Store {
+            size: Size::DW,
+            dst: 10,
+            off: -8,
+            src: Operand::Reg(8),
+        },
+        add(7, Operand::Imm(1)),
+        mov(0, Operand::Imm(2)),
+        Insn::Jump {
+            width: Width::W64,
+            cond: JmpCond::Lt,
+            dst: 7,
+            src: Operand::Imm(iterations),
+            off: -5,
+        },
+        Insn::Exit,
+    ];
+    let program = Program {
+        name: "xdp_loop".into(),
+        prog_type: 6,
+        insns: encode_all(&insns).iter().map(|r| r.to_bytes()).collect(),
+        ..Program::default()
+    };
+    let path = std::env::temp_dir().join(format!("bpfrr-ui-test-{}.bpfrr", std::process::id()));
+    let meta = TraceMeta {
+        n_cpus: 1,
+        ..TraceMeta::default()
+    };
+    let mut w = TraceWriter::create(&path, meta, vec![program], Vec::new()).unwrap();
+    let packet = vec![0u8; 60];
+    w.push(Invocation {
+        ctx: vec![0; 24],
+        packet: Some(packet.clone()),
+        packet_meta: Some(Vec::new()),
+        retval: 2,
+        final_packet: Some(packet),
+        ..Invocation::default()
+    })
+    .unwrap();
+    w.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    Trace::from_bytes(bytes).unwrap()
+}
+
+#[test]
+fn long_continue_runs_in_slices_and_ctrl_c_stops_it() {
+    let trace = looping_trace(400_000);
+    let d = Debuggee::new(&trace, None, 0).unwrap();
+    let mut a = App::new(d, Theme { color: true });
+    a.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE));
+    assert!(a.job.is_some(), "continue over 2M steps runs as a job");
+    // One short slice: it stops part way and says how far it got.
+    assert!(a.run_job_slice(std::time::Duration::from_millis(1)));
+    assert!(a.message.contains("continue: step "), "{}", a.message);
+    assert!(a.message.contains("Ctrl-C to stop"), "{}", a.message);
+    let s = text(&render(&mut a, 120, 40));
+    assert!(s.contains("running… Ctrl-C or Esc stops"), "{s}");
+    // Keys other than Ctrl-C wait for the job.
+    a.key(KeyEvent::new(KeyCode::Char('S'), KeyModifiers::NONE));
+    a.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(a.job.is_none());
+    let at = a.d.view.position;
+    assert!(at > 0 && at < 2_000_000, "stopped part way, at {at}");
+    assert_eq!(a.message, format!("stopped at step {at}"));
+    // Continuing again reaches the end.
+    key(&mut a, 'c');
+    assert!(a.d.session.at_end(), "{}", a.message);
+    assert!(a.message.contains("returned 2 (XDP_PASS)"), "{}", a.message);
+}
