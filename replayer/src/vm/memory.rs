@@ -221,6 +221,33 @@ pub struct Memory {
     /// Offset of `data` inside the packet region (`start` is `data_meta`, `end` is `data_end`).
     packet_data: u32,
     ctx: Option<ContextLayout>,
+    packet_span: PacketSpan,
+}
+
+/// Where the packet region may differ from zero: `Some((lo, hi))` says every
+/// byte outside `lo..hi` is zero. Packet buffers are built zero outside their
+/// window (`Context::xdp`, `Context::skb`), and every access stays inside the
+/// window, so the union of the windows a run has had is the only part the
+/// next `set_packet` must clear and copy: a 64-byte packet in a 4 KiB XDP
+/// frame costs a 64-byte copy rather than 4 KiB. `None`: unknown (copy all).
+/// A cache hint, not machine state, so it does not take part in equality.
+#[derive(Clone, Copy, Debug, Default)]
+struct PacketSpan(Option<(u32, u32)>);
+
+impl PartialEq for PacketSpan {
+    fn eq(&self, _: &PacketSpan) -> bool {
+        true
+    }
+}
+
+impl Eq for PacketSpan {}
+
+impl PacketSpan {
+    fn widen(&mut self, lo: u32, hi: u32) {
+        if let Some((a, b)) = self.0 {
+            self.0 = Some((a.min(lo), b.max(hi)));
+        }
+    }
 }
 
 impl Default for Memory {
@@ -283,6 +310,7 @@ impl Memory {
             regions,
             packet_data: 0,
             ctx: None,
+            packet_span: PacketSpan::default(),
         }
     }
 
@@ -326,6 +354,9 @@ impl Memory {
     /// Replaces a region's bytes (a map value reseeded, a packet grown).
     /// The accessible window becomes the whole region (packet: see `set_packet_window`).
     pub fn set_bytes(&mut self, id: RegionId, bytes: Vec<u8>) -> Option<Region> {
+        if id == ids::PACKET {
+            self.packet_span = PacketSpan::default();
+        }
         let r = self.regions.get_mut(id as usize)?;
         let old = r.clone();
         r.end = bytes.len() as u32;
@@ -335,6 +366,9 @@ impl Memory {
     }
 
     pub(crate) fn put_region(&mut self, id: RegionId, region: Region) {
+        if id == ids::PACKET {
+            self.packet_span = PacketSpan::default();
+        }
         if let Some(r) = self.regions.get_mut(id as usize) {
             *r = region;
         }
@@ -356,6 +390,9 @@ impl Memory {
     }
 
     fn revive_fixed(&mut self, id: RegionId, writable: bool, fill: impl FnOnce(&mut Vec<u8>)) {
+        if id == ids::PACKET {
+            self.packet_span = PacketSpan::default();
+        }
         let r = &mut self.regions[id as usize];
         r.bytes.clear();
         fill(&mut r.bytes);
@@ -368,6 +405,9 @@ impl Memory {
 
     /// Makes fixed region `id` dead (as `Region::dead`), keeping its buffer for reuse.
     pub(crate) fn kill_fixed(&mut self, id: RegionId) {
+        if id == ids::PACKET {
+            self.packet_span = PacketSpan::default();
+        }
         let r = &mut self.regions[id as usize];
         if r.live || !r.bytes.is_empty() {
             r.bytes.clear();
@@ -437,6 +477,7 @@ impl Memory {
         r.start = meta;
         r.end = end;
         self.packet_data = data;
+        self.packet_span.widen(meta, end);
         Ok(())
     }
 
@@ -448,11 +489,26 @@ impl Memory {
         end: u32,
         writable: bool,
     ) {
-        self.set_fixed(ids::PACKET, buffer, writable);
+        let (m, e) = (meta as usize, end as usize);
+        let r = &mut self.regions[ids::PACKET as usize];
+        match self.packet_span.0 {
+            // Same frame size as the last run: clear what that run may have
+            // touched and copy the new window (zero elsewhere in `buffer`).
+            Some((lo, hi)) if r.bytes.len() == buffer.len() && buffer.len() >= e => {
+                let hi = (hi as usize).min(r.bytes.len());
+                r.bytes[(lo as usize).min(hi)..hi].fill(0);
+                r.bytes[m..e].copy_from_slice(&buffer[m..e]);
+                r.writable = writable;
+                r.live = true;
+                r.plain = Region::is_plain(&r.kind);
+            }
+            _ => self.set_fixed(ids::PACKET, buffer, writable),
+        }
         let r = &mut self.regions[ids::PACKET as usize];
         r.start = meta;
         r.end = end;
         self.packet_data = data;
+        self.packet_span = PacketSpan(Some((meta, end)));
     }
 
     pub(crate) fn packet_data_offset(&self) -> u32 {
@@ -648,6 +704,10 @@ impl Memory {
 
     /// Puts old bytes back (undo of a write).
     pub(crate) fn restore(&mut self, id: RegionId, offset: u32, old: &[u8]) {
+        if id == ids::PACKET {
+            self.packet_span
+                .widen(offset, offset.saturating_add(old.len() as u32));
+        }
         if let Some(r) = self.regions.get_mut(id as usize) {
             let o = offset as usize;
             if let Some(dst) = r.bytes.get_mut(o..o + old.len()) {
@@ -665,6 +725,31 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_packet_overwrites_everything_the_last_run_touched() {
+        let mut buf = vec![0u8; 64];
+        buf[16..24].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut m = Memory::new();
+        m.set_packet(&buf, 16, 16, 24, true);
+        // The run grows the window both ways and writes at its new edges.
+        m.set_packet_window(4, 4, 48).unwrap();
+        m.store::<false>(address(ids::PACKET, 4), 4, u32::MAX as u64)
+            .unwrap();
+        m.store::<false>(address(ids::PACKET, 40), 8, u64::MAX)
+            .unwrap();
+        m.set_packet(&buf, 16, 16, 24, true);
+        assert_eq!(m.region(ids::PACKET).unwrap().bytes(), &buf[..]);
+        assert_eq!(m.packet_data(), Some(&buf[16..24]));
+        // A helper's undone write outside the current window is cleared too.
+        m.restore(ids::PACKET, 60, &[9, 9]);
+        m.set_packet(&buf, 16, 16, 24, true);
+        assert_eq!(m.region(ids::PACKET).unwrap().bytes(), &buf[..]);
+        // A frame of another size is copied whole.
+        let small = vec![7u8; 32];
+        m.set_packet(&small, 0, 0, 32, true);
+        assert_eq!(m.region(ids::PACKET).unwrap().bytes(), &small[..]);
+    }
 
     #[test]
     fn addresses_round_trip_and_negative_offsets_stay_in_their_region() {
