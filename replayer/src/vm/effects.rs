@@ -112,12 +112,48 @@ impl EffectList {
 }
 
 /// Where one logged step starts: the program and counters before it, and
-/// the index of its first effect in the log.
+/// the index of its first effect in the log. Kept compact (40 bytes rather
+/// than a 64-byte `Control` plus indices): a run logs one per instruction.
+/// A step only runs while the machine is `Running`, so the status before it
+/// needs no room; program indices and pcs fit 32 bits (`Limits`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StepMark {
-    pub prog: usize,
     pub first_effect: usize,
-    pub before: Control,
+    steps: u64,
+    may_goto_left: u64,
+    prog: u32,
+    pc: u32,
+    tail_calls: u32,
+}
+
+impl StepMark {
+    #[inline(always)]
+    pub(crate) fn new(prog: usize, first_effect: usize, before: Control) -> StepMark {
+        debug_assert_eq!(before.status, Status::Running);
+        StepMark {
+            first_effect,
+            steps: before.steps,
+            may_goto_left: before.may_goto_left,
+            prog: prog as u32,
+            pc: before.pc as u32,
+            tail_calls: before.tail_calls,
+        }
+    }
+
+    pub(crate) fn prog(&self) -> usize {
+        self.prog as usize
+    }
+
+    /// The position and counters before the step.
+    pub(crate) fn before(&self) -> Control {
+        Control {
+            pc: self.pc as usize,
+            steps: self.steps,
+            may_goto_left: self.may_goto_left,
+            tail_calls: self.tail_calls,
+            status: Status::Running,
+        }
+    }
 }
 
 /// Every step of a run made with `Machine::run_logged`, each with the
@@ -167,8 +203,8 @@ impl StepLog {
         let m = self.marks.get(i)?;
         let span = self.span(i)?;
         Some((
-            m.prog,
-            m.before.pc,
+            m.prog(),
+            m.before().pc,
             span.filter_map(move |k| self.effects.get(k)),
         ))
     }

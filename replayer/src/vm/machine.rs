@@ -338,7 +338,7 @@ impl Machine {
         }
         log.effects.truncate(span.start);
         if let Some(mark) = log.marks.pop() {
-            restore_control(&mut self.state, mark.before);
+            restore_control(&mut self.state, mark.before());
         }
         true
     }

@@ -177,15 +177,15 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool>(
             break SimpleStop::Counter;
         }
         if MARK {
-            marks.push(StepMark {
+            marks.push(StepMark::new(
                 prog,
-                first_effect: log.len(),
-                before: Control {
+                log.len(),
+                Control {
                     pc,
                     steps: steps_end - left,
                     ..before
                 },
-            });
+            ));
         }
         left -= 1;
         let Some(&op) = ops.get(pc) else {
