@@ -12,7 +12,7 @@ use bpfrr_replayer::vm::{
 use bpfrr_trace::btf::Btf;
 use bpfrr_trace::isa::{DisasmOptions, RawInsn, check, decode, encode, format_insn};
 use bpfrr_trace::object::ObjectFile;
-use bpfrr_trace::trace::header::{ARCHIVE_ALIGN, HEADER_LEN, MAGIC, checksum};
+use bpfrr_trace::trace::header::{ARCHIVE_ALIGN, FORMAT_VERSION, HEADER_LEN, MAGIC, checksum};
 use bpfrr_trace::trace::{Trace, TraceDirectory};
 
 // ---- trace_reader ----------------------------------------------------------
@@ -71,7 +71,7 @@ pub fn read_whole_trace(bytes: Vec<u8>) {
 
 /// `bytes` made into a file that passes every checksum, so that mutations
 /// reach the structure checks (bytecheck, directory rules) instead of
-/// stopping at the first checksum: the header gets the magic, version 1 and
+/// stopping at the first checksum: the header gets the magic, a known version and
 /// the right payload length; the directory offset is kept when usable or
 /// derived from the input; when the directory parses, every block checksum
 /// in it is recomputed and the directory re-archived; then the directory
@@ -92,9 +92,21 @@ pub fn with_valid_checksums(bytes: &[u8]) -> Option<Vec<u8>> {
     } else {
         HEADER_LEN + align * (asked % slots as u64) as usize
     };
+    // Keep a version the reader knows (older ones are converted on read);
+    // only the current version's directory can be re-archived here.
+    let asked_version = u32::from_le_bytes(file[8..12].try_into().ok()?);
+    let version = if (1..=FORMAT_VERSION).contains(&asked_version) {
+        asked_version
+    } else {
+        FORMAT_VERSION
+    };
     let mut aligned = rkyv::util::AlignedVec::<16>::new();
     aligned.extend_from_slice(&file[dir_off..]);
-    if let Ok(mut dir) = TraceDirectory::from_archive_bytes(&aligned) {
+    let current = version == FORMAT_VERSION;
+    if let Some(mut dir) = current
+        .then(|| TraceDirectory::from_archive_bytes(&aligned).ok())
+        .flatten()
+    {
         for b in &mut dir.blocks {
             let end = b.offset.checked_add(b.len);
             if let Some(end) = end.filter(|&e| e <= dir_off as u64) {
@@ -108,7 +120,7 @@ pub fn with_valid_checksums(bytes: &[u8]) -> Option<Vec<u8>> {
     }
     let len = file.len();
     file[0..8].copy_from_slice(&MAGIC);
-    file[8..12].copy_from_slice(&1u32.to_le_bytes());
+    file[8..12].copy_from_slice(&version.to_le_bytes());
     file[12..16].copy_from_slice(&0u32.to_le_bytes());
     file[16..24].copy_from_slice(&((len - HEADER_LEN) as u64).to_le_bytes());
     file[24..32].copy_from_slice(&(dir_off as u64).to_le_bytes());
