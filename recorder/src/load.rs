@@ -6,7 +6,7 @@
 //! (xlated and JIT images).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bpfrr_trace::btf::{Btf, BtfKind};
 use bpfrr_trace::catalog::{AttachType, MapType, ProgType};
@@ -20,6 +20,19 @@ use crate::verifier_stats::VerifierStats;
 
 /// Where the kernel's own BTF lives (CO-RE and BTF attach targets).
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Test and debug hook: when set, bpfrr reads the kernel's BTF from this
+/// path instead of [`VMLINUX_BTF`]. `BPFRR_VMLINUX_BTF=/nonexistent` makes
+/// bpfrr behave as on a kernel built without BTF (the tests use it).
+pub const VMLINUX_BTF_ENV: &str = "BPFRR_VMLINUX_BTF";
+
+/// The kernel BTF file bpfrr reads: [`VMLINUX_BTF`], or the path in
+/// [`VMLINUX_BTF_ENV`] when that is set.
+pub fn vmlinux_btf_path() -> PathBuf {
+    std::env::var_os(VMLINUX_BTF_ENV)
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from(VMLINUX_BTF), PathBuf::from)
+}
 
 /// Why an object or one of its programs could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -60,9 +73,25 @@ pub enum LoadError {
     )]
     UnknownProgramType { program: String, section: String },
     #[error(
-        "program {program:?} attaches to {target:?}, which the kernel's BTF ({VMLINUX_BTF}) does not have"
+        "program {program:?} attaches to {target:?}, which the kernel's BTF ({path}) does not have"
     )]
-    AttachTargetNotFound { program: String, target: String },
+    AttachTargetNotFound {
+        program: String,
+        target: String,
+        path: String,
+    },
+    /// The program needs the kernel's BTF (CO-RE relocations, a BTF attach
+    /// target) and the kernel has none.
+    #[error(
+        "program {program:?} {needs}, which needs the kernel's BTF, but {path} cannot be read ({reason}); run it on a kernel built with CONFIG_DEBUG_INFO_BTF=y (it provides {VMLINUX_BTF}), or build the program without CO-RE against this kernel's headers"
+    )]
+    KernelBtfMissing {
+        program: String,
+        /// What it uses BTF for: "uses CO-RE (3 relocations)".
+        needs: String,
+        path: String,
+        reason: String,
+    },
 }
 
 /// How to load.
@@ -104,8 +133,9 @@ pub struct LoadedObject {
     pub btf: Option<LoadedBtf>,
     /// Why the object's BTF was not loaded, when it has BTF and it was not.
     pub btf_warning: Option<String>,
-    /// The running kernel's BTF bytes, read once when needed.
-    vmlinux: Option<Vec<u8>>,
+    /// The running kernel's BTF bytes (or why they cannot be read), read
+    /// once when needed.
+    vmlinux: Option<Result<Vec<u8>, String>>,
 }
 
 /// A program loaded from an object: its linked (original) instructions,
@@ -189,11 +219,20 @@ impl LoadedObject {
         self.maps.iter().map(|m| m.map.fd.as_raw_fd()).collect()
     }
 
-    fn vmlinux_btf(&mut self) -> Option<&[u8]> {
-        if self.vmlinux.is_none() {
-            self.vmlinux = std::fs::read(VMLINUX_BTF).ok();
+    /// The kernel's BTF, or why it cannot be read (a kernel without
+    /// CONFIG_DEBUG_INFO_BTF has no /sys/kernel/btf/vmlinux).
+    fn vmlinux_btf(&mut self) -> Result<&[u8], String> {
+        let loaded = self.vmlinux.get_or_insert_with(|| {
+            std::fs::read(vmlinux_btf_path()).map_err(|e| {
+                // "No such file or directory", without "(os error 2)".
+                let text = e.to_string();
+                text.split(" (os error").next().unwrap_or(&text).to_string()
+            })
+        });
+        match loaded {
+            Ok(bytes) => Ok(bytes),
+            Err(reason) => Err(reason.clone()),
         }
-        self.vmlinux.as_deref()
     }
 
     /// Links program `name` and loads it as written (not instrumented).
@@ -205,8 +244,26 @@ impl LoadedObject {
         let fds = self.map_fds();
         let linked = if opts.core {
             match self.vmlinux_btf().map(<[u8]>::to_vec) {
-                Some(vmlinux) => self.object.link_with_btf(name, &fds, &vmlinux)?,
-                None => self.object.link(name, &fds)?,
+                Ok(vmlinux) => self.object.link_with_btf(name, &fds, &vmlinux)?,
+                Err(reason) => {
+                    let linked = self.object.link(name, &fds)?;
+                    // Without the kernel's BTF, CO-RE offsets would stay as
+                    // clang compiled them: refuse rather than record a
+                    // program reading the wrong fields.
+                    let relocations = core_relocations(&self.object, &linked);
+                    if relocations > 0 {
+                        return Err(LoadError::KernelBtfMissing {
+                            program: linked.name.clone(),
+                            needs: format!(
+                                "uses CO-RE ({relocations} relocation{})",
+                                if relocations == 1 { "" } else { "s" }
+                            ),
+                            path: vmlinux_btf_path().display().to_string(),
+                            reason,
+                        });
+                    }
+                    linked
+                }
             }
         } else {
             self.object.link(name, &fds)?
@@ -306,11 +363,20 @@ impl LoadedObject {
             (Some(ProgType::Lsm), _) => (BtfKind::Func, format!("bpf_lsm_{}", linked.attach_point)),
             _ => return Ok(None),
         };
+        let path = vmlinux_btf_path().display().to_string();
         let not_found = || LoadError::AttachTargetNotFound {
             program: linked.name.clone(),
             target: target.clone(),
+            path: path.clone(),
         };
-        let bytes = self.vmlinux_btf().ok_or_else(not_found)?;
+        let bytes = self
+            .vmlinux_btf()
+            .map_err(|reason| LoadError::KernelBtfMissing {
+                program: linked.name.clone(),
+                needs: format!("attaches to the kernel function or type {target:?}"),
+                path: path.clone(),
+                reason,
+            })?;
         let btf = Btf::parse(bytes).map_err(|_| not_found())?;
         btf.find_by_name(kind, &target)
             .map(Some)
@@ -391,6 +457,73 @@ fn create_map(def: &MapDef, btf: Option<BorrowedFd<'_>>) -> Result<BpfMap, SysEr
     Ok(map)
 }
 
+/// How many CO-RE relocations (`.BTF.ext` core_relo records) apply to a
+/// linked program: those of its own section, and those of `.text` when it
+/// calls subprograms (which live there). 0 when the object has no
+/// `.BTF.ext` or it cannot be read (then linking has already said so).
+fn core_relocations(object: &ObjectFile, linked: &LinkedProgram) -> usize {
+    let (Some(btf), Some(ext)) = (object.btf_bytes(), object.btf_ext_bytes()) else {
+        return 0;
+    };
+    let Some(strings) = BtfStrings::new(btf) else {
+        return 0;
+    };
+    let uses_text = linked.functions.len() > 1;
+    core_relocation_groups(ext)
+        .into_iter()
+        .filter_map(|(name_off, n)| Some((strings.at(name_off)?, n)))
+        .filter(|(section, _)| *section == linked.section || (uses_text && *section == ".text"))
+        .map(|(_, n)| n as usize)
+        .sum()
+}
+
+/// The core_relo groups of a raw `.BTF.ext`: (section name offset in the
+/// BTF strings, number of records). Stops at the first malformed group.
+fn core_relocation_groups(ext: &[u8]) -> Vec<(u32, u32)> {
+    let u32_at = |o: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            ext.get(o..o.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
+    let mut groups = Vec::new();
+    if ext.get(0..2) != Some(&[0x9f, 0xeb][..]) {
+        return groups;
+    }
+    let Some(hdr_len) = u32_at(4).map(|h| h as usize) else {
+        return groups;
+    };
+    // Older headers (24 bytes) have no core_relo section.
+    let (Some(off), Some(len)) = (u32_at(24), u32_at(28)) else {
+        return groups;
+    };
+    if hdr_len < 32 || len == 0 {
+        return groups;
+    }
+    let Some(start) = hdr_len.checked_add(off as usize) else {
+        return groups;
+    };
+    let end = start.saturating_add(len as usize).min(ext.len());
+    let Some(rec_size) = u32_at(start).map(|r| r as usize) else {
+        return groups;
+    };
+    let mut at = start + 4;
+    while at + 8 <= end {
+        let (Some(name), Some(n)) = (u32_at(at), u32_at(at + 4)) else {
+            break;
+        };
+        let Some(next) = (n as usize)
+            .checked_mul(rec_size)
+            .and_then(|b| b.checked_add(at + 8))
+            .filter(|next| *next <= end)
+        else {
+            break;
+        };
+        groups.push((name, n));
+        at = next;
+    }
+    groups
+}
+
 /// The string section of a raw BTF blob, for finding a string's offset.
 struct BtfStrings<'a> {
     strings: &'a [u8],
@@ -411,6 +544,13 @@ impl<'a> BtfStrings<'a> {
         Some(BtfStrings {
             strings: btf.get(start..start.checked_add(str_len)?)?,
         })
+    }
+
+    /// The NUL-terminated string at `offset`.
+    fn at(&self, offset: u32) -> Option<&'a str> {
+        let rest = self.strings.get(offset as usize..)?;
+        let end = rest.iter().position(|b| *b == 0)?;
+        std::str::from_utf8(&rest[..end]).ok()
     }
 
     /// The offset of a NUL-terminated string equal to `s` (0 for "").
@@ -456,6 +596,52 @@ mod tests {
         assert_eq!(s.offset_of("x.c"), Some(6));
         assert_eq!(s.offset_of("int a = 1;"), Some(10));
         assert_eq!(s.offset_of("ain"), None);
+        assert_eq!(s.at(6), Some("x.c"));
+        assert_eq!(s.at(0), Some(""));
+        assert_eq!(s.at(999), None);
         assert!(BtfStrings::new(b"nope").is_none());
+    }
+
+    /// A `.BTF.ext` with no func/line info and the given core_relo groups
+    /// (section name offset, records of 16 bytes each).
+    fn btf_ext_with_core(groups: &[(u32, u32)]) -> Vec<u8> {
+        let mut core = 16u32.to_le_bytes().to_vec();
+        for (name, n) in groups {
+            core.extend(name.to_le_bytes());
+            core.extend(n.to_le_bytes());
+            core.extend(vec![0u8; *n as usize * 16]);
+        }
+        let mut b = vec![0x9f, 0xeb, 1, 0];
+        b.extend(32u32.to_le_bytes()); // hdr_len
+        b.extend([0u32, 0, 0, 0].iter().flat_map(|v| v.to_le_bytes())); // func, line
+        b.extend(0u32.to_le_bytes()); // core_relo_off
+        b.extend((core.len() as u32).to_le_bytes());
+        b.extend(core);
+        b
+    }
+
+    #[test]
+    fn core_relocation_groups_are_counted() {
+        let ext = btf_ext_with_core(&[(1, 3), (7, 1)]);
+        assert_eq!(core_relocation_groups(&ext), vec![(1, 3), (7, 1)]);
+        // A header without core_relo (24 bytes), garbage, and a group whose
+        // records run past the end give nothing (and never panic).
+        let mut old = ext[..24].to_vec();
+        old[4..8].copy_from_slice(&24u32.to_le_bytes());
+        assert!(core_relocation_groups(&old).is_empty());
+        assert!(core_relocation_groups(b"junk").is_empty());
+        let cut = &ext[..ext.len() - 1];
+        assert_eq!(core_relocation_groups(cut), vec![(1, 3)]);
+    }
+
+    #[test]
+    fn the_samples_have_no_core_relocations() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples");
+        for sample in ["xdp_fw", "tc_rewrite", "sock_filter", "tp_syscalls"] {
+            let bytes = std::fs::read(dir.join(format!("{sample}.bpf.o"))).unwrap();
+            let object = ObjectFile::parse(&bytes).unwrap();
+            let ext = object.btf_ext_bytes().expect(".BTF.ext");
+            assert!(core_relocation_groups(ext).is_empty(), "{sample}");
+        }
     }
 }

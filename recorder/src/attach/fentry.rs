@@ -18,7 +18,7 @@ use super::{
     AttachError, AttachProgram, Link, attach_type_name, expect_prog_type, kernel_error,
     prog_type_name,
 };
-use crate::load::VMLINUX_BTF;
+use crate::load::{VMLINUX_BTF, vmlinux_btf_path};
 use crate::sys::{LinkCreate, SysError, raw_tracepoint_open};
 
 /// The attach types of programs on a kernel function.
@@ -184,13 +184,15 @@ pub(crate) fn tracing_link(
 
 /// The running kernel's BTF.
 pub(crate) fn kernel_btf() -> Result<Btf, AttachError> {
-    let bytes = std::fs::read(VMLINUX_BTF).map_err(|e| {
+    let path = vmlinux_btf_path();
+    let bytes = std::fs::read(&path).map_err(|e| {
         AttachError::NotFound(format!(
-            "cannot read the kernel's BTF {VMLINUX_BTF} ({e}): BTF attach targets need a kernel built with CONFIG_DEBUG_INFO_BTF"
+            "cannot read the kernel's BTF {} ({e}): BTF attach targets need a kernel built with CONFIG_DEBUG_INFO_BTF=y (it provides {VMLINUX_BTF})",
+            path.display()
         ))
     })?;
     Btf::parse(&bytes)
-        .map_err(|e| AttachError::NotFound(format!("cannot parse {VMLINUX_BTF}: {e}")))
+        .map_err(|e| AttachError::NotFound(format!("cannot parse {}: {e}", path.display())))
 }
 
 pub(crate) fn is_identifier(text: &str) -> bool {
