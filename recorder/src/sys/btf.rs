@@ -39,7 +39,9 @@ pub fn load_btf(bytes: &[u8]) -> Result<LoadedBtf, SysError> {
             fd,
             log: String::new(),
         }),
-        Err(errno) if errno == libc::EPERM && !super::is_root() => {
+        Err(errno)
+            if errno == libc::EPERM && !(super::is_root() && super::has_bpf_capability()) =>
+        {
             Err(SysError::from_errno("BPF_BTF_LOAD", errno))
         }
         Err(errno) => {

@@ -85,10 +85,14 @@ impl SysError {
     /// errors into the message that tells the user what to do.
     pub(crate) fn from_errno(call: &'static str, errno: i32) -> SysError {
         if errno == libc::EPERM || errno == libc::EACCES {
-            if is_root() && errno == libc::EPERM {
+            // Root without CAP_BPF/CAP_SYS_ADMIN (a container, capabilities
+            // dropped) lacks privileges too; only a capable root's EPERM is
+            // the kernel's own restriction.
+            let capable = has_bpf_capability();
+            if is_root() && capable && errno == libc::EPERM {
                 return SysError::KernelRestricted { call };
             }
-            if !is_root() {
+            if !is_root() || !capable {
                 return SysError::NeedsPrivilege { call, errno };
             }
         }
@@ -103,6 +107,27 @@ impl SysError {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// True when the process has CAP_BPF or CAP_SYS_ADMIN in its effective
+/// capability set (read from /proc/self/status; when that cannot be read,
+/// being root is taken to mean it has them).
+pub fn has_bpf_capability() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    let Some(eff) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| effective_capabilities(&s))
+    else {
+        return is_root();
+    };
+    eff & (1 << CAP_BPF | 1 << CAP_SYS_ADMIN) != 0
+}
+
+/// The `CapEff:` mask of a /proc/PID/status text.
+fn effective_capabilities(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
+    u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
 }
 
 /// The last `n` non-empty lines of a log, for error messages.
@@ -227,6 +252,14 @@ mod tests {
         let mut name = [0 as libc::c_char; 16];
         fill_obj_name(&mut name, "xdp-firewall/main_program_long");
         assert_eq!(read_obj_name(&name), "xdpfirewallmain");
+    }
+
+    #[test]
+    fn effective_capabilities_are_read_from_status() {
+        let status = "Name:\tx\nCapPrm:\t0\nCapEff:\t000001ffffffffff\nCapBnd:\t0\n";
+        assert_eq!(effective_capabilities(status), Some(0x1ff_ffff_ffff));
+        assert_eq!(effective_capabilities("CapEff:\tzz\n"), None);
+        assert_eq!(effective_capabilities("Name: x\n"), None);
     }
 
     #[test]
