@@ -38,7 +38,7 @@ pub enum PrepareError {
     Load(#[from] LoadError),
     #[error(transparent)]
     Sys(#[from] SysError),
-    #[error("the object has no program named {name:?}; it has: {available}")]
+    #[error("the object has no program named {name:?}; it has: {available} (pick one with --prog)")]
     NoSuchProgram { name: String, available: String },
     #[error("the object has no programs")]
     NoPrograms,

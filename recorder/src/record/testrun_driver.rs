@@ -6,6 +6,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
+use bpfrr_trace::catalog::ProgType;
+
 use crate::testrun::{RunInput, RunKind, RunResult, run};
 
 use super::driver::{CaptureHints, Driver, DriverError, DriverTarget, Step};
@@ -85,8 +87,10 @@ impl Driver for TestRunDriver {
     fn start(&mut self, target: &DriverTarget<'_>) -> Result<(), DriverError> {
         let kind = RunKind::from_prog_type(target.prog_type).ok_or_else(|| {
             DriverError::new(format!(
-                "program {:?} is of a type BPF_PROG_TEST_RUN cannot drive here (XDP, sched_cls, socket filter, cgroup_skb and raw tracepoint can); attach it live instead",
-                target.name
+                "program {:?} is a {} program, which BPF_PROG_TEST_RUN cannot run here (it runs XDP, sched_cls, socket filter, cgroup_skb and raw tracepoint programs); attach it live instead with {}",
+                target.name,
+                ProgType::from_number(target.prog_type).map_or("unknown", ProgType::name),
+                live_option(target.prog_type)
             ))
         })?;
         for input in &self.inputs {
@@ -154,6 +158,17 @@ impl Driver for TestRunDriver {
     fn stop(&mut self) -> Result<(), DriverError> {
         self.prog = None;
         Ok(())
+    }
+}
+
+/// The `bpfrr record` option that attaches a program of this type live.
+fn live_option(prog_type: u32) -> &'static str {
+    match ProgType::from_number(prog_type) {
+        Some(ProgType::Tracepoint) => "--tracepoint CAT:NAME",
+        Some(ProgType::Kprobe) => "--uprobe PATH:SYMBOL",
+        Some(ProgType::Tracing) => "--fentry FUNC or --tp-btf NAME",
+        Some(ProgType::SchedAct) => "--tc IFACE:DIR",
+        _ => "one of --xdp, --tc, --tracepoint, --raw-tracepoint, --uprobe, --fentry, --cgroup",
     }
 }
 

@@ -8,14 +8,22 @@
 //! `--raw-tracepoint NAME`, `--uprobe PATH:SYMBOL`, `--fentry FUNC`,
 //! `--tp-btf NAME`, `--cgroup PATH` (until a stop condition or Ctrl-C).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bpfrr_recorder::attach::{self, AttachSpec, LiveDriver};
+use bpfrr_recorder::load::LoadError;
 use bpfrr_recorder::record::fidelity::{check_trace, report_lines};
 use bpfrr_recorder::record::testrun_driver::{parse_hex, read_pcap_file};
-use bpfrr_recorder::record::{PrepareOptions, RecordOptions, TestInput, TestRunDriver, record};
+use bpfrr_recorder::record::{
+    CaptureHints, Driver, DriverError, DriverTarget, PrepareError, PrepareOptions, RecordError,
+    RecordOptions, Step, TestInput, TestRunDriver, record,
+};
 use bpfrr_recorder::stop::{Interrupt, StopConditions, format_bytes};
+use bpfrr_recorder::sys::SysError;
+use bpfrr_trace::object::ObjectError;
+use bpfrr_trace::trace::TraceErrorKind;
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).multiple(true).args(["pcap", "packet", "ctx", "xdp", "tc", "tracepoint", "raw_tracepoint", "uprobe", "fentry", "tp_btf", "cgroup"])))]
@@ -229,6 +237,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         bail!("--repeat 0 would run nothing: give at least 1");
     }
     let live = live_spec(&a)?;
+    check_output(&a.output)?;
     let interrupt = Interrupt::install().map_err(anyhow::Error::msg)?;
     let opts = RecordOptions {
         object: a.obj.clone(),
@@ -245,13 +254,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let report = match live {
         Some(spec) => {
-            eprintln!("recording {spec} (Ctrl-C to stop)");
-            let mut driver = LiveDriver::new(spec);
+            let mut driver = Announced {
+                message: format!("recording {spec} (Ctrl-C to stop)"),
+                inner: LiveDriver::new(spec),
+            };
             let report = record(&opts, &mut driver, interrupt.handle());
-            for note in driver.notes() {
+            for note in driver.inner.notes() {
                 eprintln!("note: {note}");
             }
-            report?
+            report.map_err(|e| one_line(e, &a.obj))?
         }
         None => {
             let inputs = inputs(&a)?;
@@ -261,7 +272,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 );
             }
             let mut driver = TestRunDriver::new(inputs, a.repeat);
-            record(&opts, &mut driver, interrupt.handle())?
+            record(&opts, &mut driver, interrupt.handle()).map_err(|e| one_line(e, &a.obj))?
         }
     };
     for note in &report.notes {
@@ -288,6 +299,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             String::new()
         }
     );
+    // Never silent: each CPU's loss on stderr too (the trace stores it).
+    for l in &report.lost {
+        eprintln!(
+            "{} records lost on CPU {}: the ring buffer was full; use --buffer to enlarge it (it was {})",
+            l.count, l.cpu, a.buffer
+        );
+    }
     if report.incomplete > 0 || report.orphans > 0 {
         println!(
             "{} invocations are incomplete and {} records had no invocation (ring buffer full: try a larger --buffer)",
@@ -311,6 +329,112 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Refuses an `-o` path the trace could never be renamed to, before
+/// anything is loaded: a missing directory, or a directory itself.
+fn check_output(output: &Path) -> anyhow::Result<()> {
+    if output.is_dir() {
+        bail!(
+            "-o {}: that is a directory; give a file name, e.g. {}",
+            output.display(),
+            output.join("trace.bpfrr").display()
+        );
+    }
+    let parent = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        bail!(
+            "-o {}: the directory {} does not exist; create it first (mkdir -p {}) or write the trace elsewhere",
+            output.display(),
+            parent.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+/// A recording error as one message: the error's own sentence (which
+/// already includes its causes, so the cause chain is not repeated), the
+/// privilege sentence wherever a missing privilege was the cause, and the
+/// plain words for a full disk or a damaged object file.
+fn one_line(e: RecordError, obj: &Path) -> anyhow::Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if let Some(s @ SysError::NeedsPrivilege { .. }) = c.downcast_ref::<SysError>() {
+            return anyhow::anyhow!("{s}");
+        }
+        cause = c.source();
+    }
+    match &e {
+        RecordError::Trace(t) => {
+            if let TraceErrorKind::Io {
+                writing: true,
+                message,
+            } = t.kind()
+                && is_disk_full(message)
+            {
+                return anyhow::anyhow!(
+                    "cannot write {}: the disk is full ({message}); free some space or write the trace to another file system with -o",
+                    t.file()
+                );
+            }
+        }
+        RecordError::Prepare(PrepareError::Load(LoadError::Read { path, source })) => {
+            return anyhow::anyhow!(
+                "cannot read the object file {path}: {source}; check the path (OBJ is a .bpf.o built with clang -target bpf)"
+            );
+        }
+        RecordError::Prepare(PrepareError::Load(LoadError::Object(o))) => {
+            let what = match o {
+                ObjectError::Malformed(_) => "; rebuild it (clang -target bpf) or copy it again",
+                _ => "",
+            };
+            return anyhow::anyhow!("{}: {o}{what}", obj.display());
+        }
+        _ => {}
+    }
+    anyhow::anyhow!("{e}")
+}
+
+/// Whether an I/O error message is ENOSPC (28) or EDQUOT (122), as std
+/// prints them ("No space left on device (os error 28)"): the trace error
+/// keeps only the message.
+fn is_disk_full(message: &str) -> bool {
+    message.contains("(os error 28)") || message.contains("(os error 122)")
+}
+
+/// A live driver that says "recording ..." once it is attached, not
+/// before: a recording that cannot attach prints only its error.
+struct Announced {
+    message: String,
+    inner: LiveDriver,
+}
+
+impl Driver for Announced {
+    fn attach_point(&self) -> String {
+        self.inner.attach_point()
+    }
+
+    fn capture_hints(&self) -> CaptureHints {
+        self.inner.capture_hints()
+    }
+
+    fn start(&mut self, target: &DriverTarget<'_>) -> Result<(), DriverError> {
+        self.inner.start(target)?;
+        eprintln!("{}", self.message);
+        Ok(())
+    }
+
+    fn step(&mut self, budget: Duration) -> Result<Step, DriverError> {
+        self.inner.step(budget)
+    }
+
+    fn stop(&mut self) -> Result<(), DriverError> {
+        self.inner.stop()
+    }
 }
 
 #[cfg(test)]
