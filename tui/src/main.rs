@@ -50,7 +50,23 @@ enum Command {
     ExportPcap(cmd::export_pcap::Args),
 }
 
+/// Rust ignores SIGPIPE, so `bpfrr disasm OBJ | head` would turn every later
+/// `println!` into a panic. Like other command-line tools, die quietly
+/// instead when the reader has gone.
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; setting a
+    // signal's disposition to SIG_DFL has no other effect on this process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_default_sigpipe() {}
+
 fn main() {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Disasm(a) => cmd::disasm::run(a),
@@ -68,7 +84,19 @@ fn main() {
         Command::ExportPcap(a) => cmd::export_pcap::run(a),
     };
     if let Err(e) = result {
+        // `bpfrr log TRACE | head`: the reader went away; that is not an error.
+        if is_broken_pipe(&e) {
+            std::process::exit(0);
+        }
         eprintln!("bpfrr: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
