@@ -2,7 +2,7 @@
 //! with one XDP invocation that loops over a packet load, a stack store
 //! and a counter (5 instructions × 200,000 iterations + a prologue), the
 //! session moved to the middle, every pane drawn into a ratatui
-//! TestBackend at 200x50 (the wide layout with all nine panes) and 80x24.
+//! TestBackend at 200x50 (the wide layout with all eleven panes) and 80x24.
 //!
 //! `cargo bench -p bpfrr --bench ui` (BPFRR_BENCH_ITERATIONS to change the loop count).
 
@@ -10,6 +10,8 @@
 
 #[path = "../src/commands/mod.rs"]
 mod commands;
+#[path = "../src/jit_view.rs"]
+mod jit_view;
 #[path = "../src/ui/mod.rs"]
 mod ui;
 

@@ -47,7 +47,7 @@ pub struct JitView {
 /// became (empty for an instruction the verifier removed). Errors are one
 /// sentence (no JIT image, damaged table, older trace without the
 /// per-instruction table, unknown architecture).
-// The UI's JIT pane API (the pane is not wired yet; `bpfrr disasm --jited` uses `render`).
+// The per-instruction API in one call (the UI's JIT pane keeps a `JitView` per program instead).
 #[allow(dead_code)]
 pub fn jit_for(prog: &Program, orig_insn: usize) -> Result<Vec<NativeInsn>, String> {
     let view = JitView::new(prog)?;
@@ -57,7 +57,7 @@ pub fn jit_for(prog: &Program, orig_insn: usize) -> Result<Vec<NativeInsn>, Stri
     Ok(view.for_insn(orig_insn).to_vec())
 }
 
-const NOT_EXACT: &str = "this trace has only the kernel's per-source-line JIT table (recorded by an older bpfrr, or from an object without BTF), so native code cannot be given per instruction; `bpfrr disasm --jited` shows it per xlated group";
+pub(crate) const NOT_EXACT: &str = "this trace has only the kernel's per-source-line JIT table (recorded by an older bpfrr, or from an object without BTF), so native code cannot be given per instruction; `bpfrr disasm --jited` shows it per xlated group";
 
 impl JitView {
     pub fn new(prog: &Program) -> Result<JitView, String> {
@@ -85,7 +85,6 @@ impl JitView {
         })
     }
 
-    #[allow(dead_code)] // UI pane API, see `jit_for`.
     /// The native instructions of original instruction `orig` (exact maps;
     /// the second slot of an `ld_imm64` gives its instruction's code).
     pub fn for_insn(&self, orig: usize) -> &[NativeInsn] {

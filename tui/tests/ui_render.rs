@@ -8,6 +8,8 @@
 
 #[path = "../src/commands/mod.rs"]
 mod commands;
+#[path = "../src/jit_view.rs"]
+mod jit_view;
 #[path = "../src/ui/mod.rs"]
 mod ui;
 
@@ -94,6 +96,8 @@ fn every_pane_shows_at_200x50() {
         "Maps",
         "Helper calls / printk",
         "Invocations",
+        "Verifier",
+        "JIT",
     ] {
         assert!(s.contains(title), "pane {title} missing:\n{s}");
     }
@@ -551,4 +555,127 @@ fn long_continue_runs_in_slices_and_ctrl_c_stops_it() {
     key(&mut a, 'c');
     assert!(a.d.session.at_end(), "{}", a.message);
     assert!(a.message.contains("returned 2 (XDP_PASS)"), "{}", a.message);
+}
+
+/// The text inside pane `id` as the last layout of `a` at `w`x`h` placed it.
+fn pane_text(a: &mut App<'_>, id: PaneId, w: u16, h: u16) -> String {
+    let b = render(a, w, h);
+    let (rects, _, _) = a.layout(ratatui::layout::Rect::new(0, 0, w, h));
+    let (_, r) = rects
+        .iter()
+        .find(|(p, _)| *p == id)
+        .unwrap_or_else(|| panic!("{id:?} is not on screen at {w}x{h}"));
+    let mut s = String::new();
+    for y in r.y..r.y + r.height {
+        for x in r.x..r.x + r.width {
+            s.push_str(b[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn verifier_pane_shows_beliefs_next_to_real_values() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    // At entry the verifier knows r1 is the context and r10 the frame pointer.
+    let s = pane_text(&mut a, PaneId::Verifier, 200, 50);
+    assert!(
+        s.contains("Verifier") && s.contains("beliefs = real values"),
+        "{s}"
+    );
+    assert!(s.contains("r1 ctx = ctx"), "{s}");
+    assert!(s.contains("r10 fp0 = fp"), "{s}");
+    // Step until the packet bounds are compared: pkt_end and a scalar,
+    // each next to the real value.
+    let mut seen_pkt_end = false;
+    let mut seen_scalar = false;
+    for _ in 0..300 {
+        key(&mut a, 's');
+        let s = pane_text(&mut a, PaneId::Verifier, 200, 50);
+        assert!(!s.contains("outside every verifier state"), "{s}");
+        for line in s.lines() {
+            let Some((states, real)) = line.split_once(" = ") else {
+                continue;
+            };
+            if states.contains("pkt_end") && real.contains("pkt_end") {
+                seen_pkt_end = true;
+            }
+            if states.contains("scalar")
+                && real.trim_start().starts_with(|c: char| c.is_ascii_digit())
+            {
+                seen_scalar = true;
+            }
+        }
+        if seen_pkt_end && seen_scalar {
+            break;
+        }
+    }
+    assert!(seen_pkt_end, "no pkt_end state next to its value");
+    assert!(seen_scalar, "no scalar state next to its value");
+}
+
+#[test]
+fn jit_pane_shows_the_native_code_of_the_current_instruction() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    let s = pane_text(&mut a, PaneId::Jit, 200, 50);
+    assert!(s.contains("JIT") && s.contains("x86_64 · insn 0"), "{s}");
+    // Instruction 0 carries the prologue.
+    assert!(s.contains("push rbp"), "{s}");
+    assert!(s.contains("mov rbp, rsp"), "{s}");
+    // Instruction 6 (`r2 = r10`) is one move from the frame pointer register.
+    for _ in 0..6 {
+        key(&mut a, 's');
+    }
+    assert_eq!(a.d.view.pc, 6);
+    let s = pane_text(&mut a, PaneId::Jit, 200, 50);
+    assert!(s.contains("insn 6") && s.contains("mov rsi, rbp"), "{s}");
+    assert!(!s.contains("push rbp"), "{s}");
+}
+
+#[test]
+fn verifier_and_jit_panes_without_log_or_image_say_so() {
+    let trace = looping_trace(3);
+    let d = Debuggee::new(&trace, None, 0).unwrap();
+    let mut a = App::new(d, Theme { color: true });
+    let s = pane_text(&mut a, PaneId::Verifier, 200, 50);
+    assert!(
+        s.contains("the trace holds no verifier log for this program"),
+        "{s}"
+    );
+    let s = pane_text(&mut a, PaneId::Jit, 200, 50);
+    assert!(s.contains("has no JIT image"), "{s}");
+}
+
+#[test]
+fn verifier_and_jit_panes_are_reachable_by_keys_and_tab() {
+    let (trace, path) = open("xdp_fw.bpfrr");
+    let mut a = app(&trace, &path, 0);
+    key(&mut a, '0');
+    assert_eq!(a.focus, PaneId::Verifier);
+    // The compact layout brings the focused pane into its auxiliary slot.
+    let s = text(&render(&mut a, 80, 24));
+    assert!(s.contains("Verifier") && s.contains("r1 ctx = ctx"), "{s}");
+    key(&mut a, 'J');
+    assert_eq!(a.focus, PaneId::Jit);
+    let s = text(&render(&mut a, 80, 24));
+    assert!(s.contains("JIT") && s.contains("push rbp"), "{s}");
+    // Tab order: ... Invocations, Verifier, JIT, then back to Source.
+    key(&mut a, '9');
+    assert_eq!(a.focus, PaneId::Invocations);
+    code(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus, PaneId::Verifier);
+    code(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus, PaneId::Jit);
+    code(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus, PaneId::Source);
+    code(&mut a, KeyCode::BackTab);
+    assert_eq!(a.focus, PaneId::Jit);
+    // The help overlay lists them with their keys.
+    key(&mut a, '?');
+    let s = text(&render(&mut a, 120, 40));
+    assert!(s.contains("0 Verifier") && s.contains("J JIT"), "{s}");
+    assert!(s.contains("scroll the native instructions"), "{s}");
 }

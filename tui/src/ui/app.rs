@@ -17,6 +17,7 @@ use super::debuggee::{Debuggee, Job, Motion};
 use super::disasm::DisasmPane;
 use super::explain_pane::ExplainPane;
 use super::invocations::InvocationsPane;
+use super::jit_pane::JitPane;
 use super::maps::MapsPane;
 use super::memory::MemoryPane;
 use super::pane::{Action, Pane, PaneEvent, PaneId, PromptKind};
@@ -24,6 +25,7 @@ use super::registers::RegistersPane;
 use super::source::SourcePane;
 use super::stack::StackPane;
 use super::theme::Theme;
+use super::verifier_pane::VerifierPane;
 
 /// Global keys, for the help overlay (every key the UI knows is listed
 /// there: these plus each pane's own).
@@ -43,7 +45,8 @@ pub const GLOBAL_KEYS: &[(&str, &str)] = &[
     (":", "a batch command: break, print, origin... (:help)"),
     ("↑↓ at :", "command history"),
     ("Tab Shift-Tab", "focus the next / previous pane"),
-    ("1-9", "focus a pane by number"),
+    ("1-9 0", "focus a pane by number (0: the verifier beliefs)"),
+    ("J", "focus the JIT pane (native code of this instruction)"),
     ("Ctrl-C Esc", "stop a running continue; close a prompt"),
     ("mouse", "wheel scrolls, click focuses and moves the cursor"),
     ("?", "this help"),
@@ -97,6 +100,8 @@ impl<'t> App<'t> {
             Box::new(MapsPane::new()),
             Box::new(CallsPane::new()),
             Box::new(InvocationsPane::new()),
+            Box::new(VerifierPane::new()),
+            Box::new(JitPane::new()),
         ];
         let message = match &d.session.line() {
             Some(_) | None => format!(
@@ -467,9 +472,10 @@ impl<'t> App<'t> {
                 let i = (self.focus.index() + n - 1) % n;
                 self.set_focus(PaneId::ALL[i]);
             }
-            KeyCode::Char(c @ '1'..='9') => {
-                let i = c as usize - '1' as usize;
-                self.set_focus(PaneId::ALL[i]);
+            KeyCode::Char(c @ ('0'..='9' | 'J')) => {
+                if let Some(id) = PaneId::ALL.iter().find(|p| p.key() == c) {
+                    self.set_focus(*id);
+                }
             }
             _ => {}
         }
@@ -538,16 +544,26 @@ impl<'t> App<'t> {
                 .split(v[1]);
             let left = Layout::default()
                 .direction(Direction::Vertical)
-                .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .constraints([
+                    Constraint::Percentage(40),
+                    Constraint::Percentage(40),
+                    Constraint::Percentage(20),
+                ])
                 .split(cols[0]);
             out.push((PaneId::Source, left[0]));
             out.push((PaneId::Disasm, left[1]));
+            out.push((PaneId::Jit, left[2]));
             let mid = Layout::default()
                 .direction(Direction::Vertical)
-                .constraints([Constraint::Length(13), Constraint::Min(3)])
+                .constraints([
+                    Constraint::Length(13),
+                    Constraint::Fill(1),
+                    Constraint::Fill(1),
+                ])
                 .split(cols[1]);
             out.push((PaneId::Registers, mid[0]));
-            out.push((PaneId::Stack, mid[1]));
+            out.push((PaneId::Verifier, mid[1]));
+            out.push((PaneId::Stack, mid[2]));
             let right = Layout::default()
                 .direction(Direction::Vertical)
                 .constraints([
@@ -689,16 +705,28 @@ impl<'t> App<'t> {
             }
         }
         lines.push(Line::from(Span::styled(
-            "Panes (Tab order, or 1-9)",
+            "Panes (Tab order, or their key)",
             t.title(false),
         )));
         let names: Vec<String> = PaneId::ALL
             .iter()
-            .enumerate()
-            .map(|(i, p)| format!("{} {}", i + 1, p.title()))
+            .map(|p| format!("{} {}", p.key(), p.title()))
             .collect();
-        lines.push(Line::from(names.join(" · ")));
         let w = area.width.saturating_sub(2).min(100);
+        // Names on as many lines as the box needs (the height counts lines).
+        let mut row = String::new();
+        for n in names {
+            if !row.is_empty()
+                && row.chars().count() + 3 + n.chars().count() > (w as usize).saturating_sub(2)
+            {
+                lines.push(Line::from(std::mem::take(&mut row)));
+            }
+            if !row.is_empty() {
+                row.push_str(" · ");
+            }
+            row.push_str(&n);
+        }
+        lines.push(Line::from(row));
         let h = (lines.len() as u16 + 2).min(area.height);
         let max_scroll = (lines.len() as u16 + 2).saturating_sub(h);
         let scroll = self.help_scroll.min(max_scroll);

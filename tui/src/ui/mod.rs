@@ -11,6 +11,7 @@ pub mod disasm;
 pub mod explain;
 pub mod explain_pane;
 pub mod invocations;
+pub mod jit_pane;
 pub mod maps;
 pub mod memory;
 pub mod model_run;
@@ -21,6 +22,7 @@ pub mod source;
 pub mod sources;
 pub mod stack;
 pub mod theme;
+pub mod verifier_pane;
 
 use std::io;
 use std::path::Path;

@@ -23,10 +23,12 @@ pub enum PaneId {
     Maps,
     Calls,
     Invocations,
+    Verifier,
+    Jit,
 }
 
 impl PaneId {
-    pub const ALL: [PaneId; 9] = [
+    pub const ALL: [PaneId; 11] = [
         PaneId::Source,
         PaneId::Disasm,
         PaneId::Registers,
@@ -36,10 +38,21 @@ impl PaneId {
         PaneId::Maps,
         PaneId::Calls,
         PaneId::Invocations,
+        PaneId::Verifier,
+        PaneId::Jit,
     ];
 
     pub fn index(self) -> usize {
         PaneId::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    /// The key that focuses the pane: 1-9, then 0, then J.
+    pub fn key(self) -> char {
+        match self.index() {
+            i @ 0..=8 => (b'1' + i as u8) as char,
+            9 => '0',
+            _ => 'J',
+        }
     }
 
     pub fn title(self) -> &'static str {
@@ -53,6 +66,8 @@ impl PaneId {
             PaneId::Maps => "Maps",
             PaneId::Calls => "Helper calls / printk",
             PaneId::Invocations => "Invocations",
+            PaneId::Verifier => "Verifier",
+            PaneId::Jit => "JIT",
         }
     }
 }
