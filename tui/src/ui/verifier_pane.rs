@@ -173,3 +173,83 @@ impl Pane for VerifierPane {
         &[("↑↓ j k", "scroll the verifier's states")]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfrr_replayer::verifier::compare::{Place, ValueCheck};
+
+    fn line_text(l: &Line<'_>) -> String {
+        l.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn a_value_outside_every_state_is_marked_in_the_flag_style() {
+        let t = Theme { color: true };
+        let value = |place, value, described: &str, states: &[&str], verdict| ValueCheck {
+            place,
+            value,
+            described: described.into(),
+            states: states.iter().map(|s| s.to_string()).collect(),
+            verdict,
+        };
+        let c = StepCheck {
+            step: 12,
+            prog: 0,
+            insn: 7,
+            frame: 0,
+            visits: 2,
+            candidates: vec![3, 9],
+            relaxed: false,
+            coverage: Coverage::Checked,
+            values: vec![
+                value(
+                    Place::Reg(2),
+                    14,
+                    "14",
+                    &["scalar(umax=20)"],
+                    Verdict::Inside,
+                ),
+                value(
+                    Place::Reg(3),
+                    99,
+                    "99",
+                    &["scalar(umax=20)", "0"],
+                    Verdict::Outside,
+                ),
+            ],
+        };
+        let lines = check_lines(&c, &t, 80);
+        let texts: Vec<String> = lines.iter().map(line_text).collect();
+        assert_eq!(texts[0], "insn 7 frame 0: 2 verifier visits");
+        assert_eq!(texts[1], "    r2 scalar(umax=20) = 14");
+        assert_eq!(
+            texts[2],
+            "    r3 scalar(umax=20) | 0 = 99  ✗ outside every verifier state"
+        );
+        let mark = lines[2].spans.last().unwrap();
+        assert_eq!(mark.style, t.breakpoint());
+        assert_eq!(c.flags().len(), 1);
+    }
+
+    #[test]
+    fn an_unchecked_program_is_one_sentence() {
+        let c = StepCheck {
+            step: 0,
+            prog: 0,
+            insn: 0,
+            frame: 0,
+            visits: 0,
+            candidates: Vec::new(),
+            relaxed: true,
+            coverage: Coverage::Unchecked(bpfrr_replayer::verifier::compare::Unchecked::NoLog),
+            values: Vec::new(),
+        };
+        let lines = check_lines(&c, &Theme { color: false }, 80);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            line_text(&lines[0]),
+            "the trace holds no verifier log for this program"
+        );
+    }
+}
