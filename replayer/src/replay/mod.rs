@@ -7,10 +7,13 @@
 //!   global-data state forward in recording order, and judges each run.
 //! - [`report`]: what a check found ([`FidelityReport`], [`Divergence`],
 //!   [`Summary`]).
+//! - [`checkpoint`]: copies of the world every few invocations, so that
+//!   starting any invocation is quick.
 //! - [`error`]: why an invocation could not be replayed at all.
 //! - [`model_recording`]: traces recorded from model runs (no kernel), the
 //!   fixtures of replay and trace-editing tests.
 
+pub mod checkpoint;
 pub mod error;
 pub mod model_recording;
 pub mod replayer;

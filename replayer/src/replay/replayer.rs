@@ -5,8 +5,9 @@
 //! the recording does not hold) evolve from one invocation to the next, so
 //! the driver keeps them as a *world* that it carries forward in recording
 //! order. Replaying invocation `k` needs the world as it was before `k`:
-//! going forward it is at hand; going back it is rebuilt from the start
-//! snapshots and fast-forwarded.
+//! going forward it is at hand; going back (or far forward) it is restored
+//! from the nearest [checkpoint](super::checkpoint) at or before `k` and
+//! fast-forwarded, at most `CHECKPOINT_EVERY - 1` invocations.
 //!
 //! Runs are at full speed. Only when a final packet or return value
 //! differs does the driver run the invocation again step by step, with
@@ -20,6 +21,7 @@ use crate::env::ModelEnv;
 use crate::env::recorded::{RecordedEnv, ReplayTables, recorded_calls};
 use crate::vm::{Effect, Fault, Machine, Memory, Program, StepOutcome, ids};
 
+use super::checkpoint::Checkpoints;
 use super::error::ReplayError;
 use super::report::{Divergence, DivergenceKind, FidelityReport, Location, Summary};
 use super::setup::{initial_models, invocation_context, placeholder_program, vm_program};
@@ -60,6 +62,11 @@ pub struct Replayer<'t> {
     /// The models as they were before invocation `world_at`.
     world: Option<ModelEnv>,
     world_at: u64,
+    /// Worlds kept every `CHECKPOINT_EVERY` invocations (and the furthest
+    /// one reached, when going back).
+    checkpoints: Checkpoints,
+    /// Invocations run only for their effect on the world, in all.
+    fast_forwarded: u64,
     machine: Option<Machine>,
     locates_left: usize,
 }
@@ -95,6 +102,8 @@ impl<'t> Replayer<'t> {
             setup_notes,
             world: Some(world),
             world_at: 0,
+            checkpoints: Checkpoints::default(),
+            fast_forwarded: 0,
             machine: None,
             locates_left: MAX_LOCATES,
         }
@@ -165,7 +174,11 @@ impl<'t> Replayer<'t> {
             mut env,
         } = run;
         env.end_run(machine.memory());
-        self.world = Some(env.into_model());
+        let world = env.into_model();
+        if self.checkpoints.wants(index + 1) {
+            self.checkpoints.save(index + 1, &world);
+        }
+        self.world = Some(world);
         self.world_at = index + 1;
         self.machine = Some(machine);
     }
@@ -200,6 +213,18 @@ impl<'t> Replayer<'t> {
         summary
     }
 
+    /// How many invocations this replayer has run only to bring the world
+    /// up to an invocation it was asked to start (a measure of how far
+    /// `start` had to fast-forward).
+    pub fn invocations_fast_forwarded(&self) -> u64 {
+        self.fast_forwarded
+    }
+
+    /// How many world checkpoints are kept.
+    pub fn checkpoint_count(&self) -> usize {
+        self.checkpoints.len()
+    }
+
     // ---- internals ------------------------------------------------------------
 
     fn new_machine(&self) -> Machine {
@@ -210,17 +235,39 @@ impl<'t> Replayer<'t> {
 
     /// The world before invocation `index`.
     fn take_world(&mut self, index: u64) -> ModelEnv {
+        let checkpoint = self.checkpoints.nearest(index);
         let (mut world, mut at) = match self.world.take() {
-            Some(w) if self.world_at <= index => (w, self.world_at),
-            _ => (initial_models(self.trace).0, 0),
+            Some(w) if self.world_at <= index && checkpoint.is_none_or(|c| c <= self.world_at) => {
+                (w, self.world_at)
+            }
+            current => {
+                if let Some(w) = current {
+                    // Going back: keep the furthest world reached.
+                    self.checkpoints.save(self.world_at, &w);
+                }
+                self.restored_world(checkpoint)
+            }
         };
         let mut machine = self.machine.take().unwrap_or_else(|| self.new_machine());
         while at < index {
             world = self.fast_forward(at, &mut machine, world);
+            self.fast_forwarded += 1;
             at += 1;
+            if self.checkpoints.wants(at) {
+                self.checkpoints.save(at, &world);
+            }
         }
         self.machine = Some(machine);
         world
+    }
+
+    /// A fresh world at checkpoint `at` (or at the start), and where it is.
+    fn restored_world(&self, at: Option<u64>) -> (ModelEnv, u64) {
+        let mut world = initial_models(self.trace).0;
+        match at {
+            Some(at) if self.checkpoints.restore(at, &mut world) => (world, at),
+            _ => (world, 0),
+        }
     }
 
     /// Runs invocation `index` for its effect on the world only.
@@ -435,8 +482,8 @@ impl<'t> Replayer<'t> {
     /// instruction behind a differing end state.
     fn locate(&self, index: u64, target: Target, d: &mut Divergence) {
         let mut machine = self.new_machine();
-        let mut world = initial_models(self.trace).0;
-        for i in 0..index {
+        let (mut world, from) = self.restored_world(self.checkpoints.nearest(index));
+        for i in from..index {
             world = self.fast_forward(i, &mut machine, world);
         }
         let Ok(mut env) = self.begin(index, &mut machine, world) else {

@@ -1,0 +1,118 @@
+//! Checkpoints of the replay world: copies of the map models' contents
+//! taken every [`CHECKPOINT_EVERY`] invocations as the replayer goes
+//! forward, so that starting any invocation replays at most
+//! `CHECKPOINT_EVERY - 1` invocations before it.
+//!
+//! A map's values live in cells shared with the VM ([`ValueCell`](crate::maps::ValueCell)),
+//! so `Map::clone` would alias them; a checkpoint instead rebuilds each map
+//! from its listed entries, and is only taken when that listing is the
+//! whole state (arrays, hashes, LPM tries, program arrays). Traces with LRU
+//! maps (eviction order), queues/stacks, ring buffers or perf arrays take
+//! no checkpoints and are fast-forwarded from the start as before.
+//!
+//! Cost: one checkpoint holds every map's live entries (key and value
+//! bytes plus per-entry vectors); for the samples (a few counters and a
+//! .bss) that is under a kilobyte, so 100k invocations keep ~1600
+//! checkpoints of well under 2 MB in all.
+
+use std::collections::BTreeMap;
+
+use bpfrr_trace::catalog::MapType;
+
+use crate::env::ModelEnv;
+use crate::maps::Map;
+
+/// Invocations between two checkpoints.
+pub const CHECKPOINT_EVERY: u64 = 64;
+
+/// The map models as they were before some invocations.
+#[derive(Default)]
+pub struct Checkpoints {
+    /// Invocation index -> the maps just before it.
+    at: BTreeMap<u64, Vec<Map>>,
+}
+
+impl Checkpoints {
+    /// True when a checkpoint is wanted before invocation `index` and none
+    /// is kept yet.
+    pub fn wants(&self, index: u64) -> bool {
+        index > 0 && index.is_multiple_of(CHECKPOINT_EVERY) && !self.at.contains_key(&index)
+    }
+
+    /// Keeps a copy of `world`'s maps as the state before `index` (nothing
+    /// when the maps cannot be copied faithfully).
+    pub fn save(&mut self, index: u64, world: &ModelEnv) {
+        if index == 0 || self.at.contains_key(&index) {
+            return;
+        }
+        if let Some(maps) = copy_maps(world.maps()) {
+            self.at.insert(index, maps);
+        }
+    }
+
+    /// The index of the nearest checkpoint at or before `index`.
+    pub fn nearest(&self, index: u64) -> Option<u64> {
+        self.at.range(..=index).next_back().map(|(&i, _)| i)
+    }
+
+    /// Overwrites `world`'s maps with a copy of the checkpoint before
+    /// `index` (which must be one [`nearest`](Self::nearest) returned).
+    pub fn restore(&self, index: u64, world: &mut ModelEnv) -> bool {
+        let Some(saved) = self.at.get(&index) else {
+            return false;
+        };
+        let Some(copy) = copy_maps(saved) else {
+            return false;
+        };
+        for (slot, map) in world.maps_mut().iter_mut().zip(copy) {
+            *slot = map;
+        }
+        true
+    }
+
+    /// How many checkpoints are kept.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+}
+
+/// Independent copies of `maps` (no value cell shared with the originals),
+/// or None when some map's state is more than its entries.
+fn copy_maps(maps: &[Map]) -> Option<Vec<Map>> {
+    maps.iter().map(copy_map).collect()
+}
+
+fn copy_map(map: &Map) -> Option<Map> {
+    let def = map.def();
+    match def.map_type {
+        MapType::LruHash
+        | MapType::LruPercpuHash
+        | MapType::Queue
+        | MapType::Stack
+        | MapType::Ringbuf
+        | MapType::PerfEventArray => return None,
+        _ => {}
+    }
+    let mut copy = Map::new(def.clone(), map.n_cpus()).ok()?;
+    let stride = (def.value_size as usize).div_ceil(8) * 8;
+    for (key, values) in map.entries() {
+        // `seed` takes values as userspace passes them: per-CPU ones one
+        // after the other, each padded to 8 bytes.
+        let bytes = if def.map_type.is_per_cpu() && values.len() > 1 {
+            let mut b = vec![0u8; stride * values.len()];
+            for (i, v) in values.iter().enumerate() {
+                b[i * stride..i * stride + v.len()].copy_from_slice(v);
+            }
+            b
+        } else {
+            values.first()?.clone()
+        };
+        copy.seed(&key, &bytes).ok()?;
+    }
+    // A listing that does not round-trip is not a faithful copy.
+    (copy.entries() == map.entries()).then_some(copy)
+}
