@@ -95,6 +95,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         exit_if_rejected(&captures);
         return Ok(());
     }
+    if !args.batch && !args.raw && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        for c in &captures {
+            let verdict = if c.accepted {
+                "accepted".to_string()
+            } else {
+                format!("REJECTED ({})", c.errno.as_deref().unwrap_or("error"))
+            };
+            let title = format!(" {} ({}): {verdict}", c.program, c.prog_type);
+            crate::ui::verify_view::run_verify_view(&VerifierLog::parse(&c.log), &title)?;
+        }
+        exit_if_rejected(&captures);
+        return Ok(());
+    }
     if !args.batch && !args.raw {
         eprintln!(
             "note: the interactive verifier view is coming (issue 7); printing the --batch text."

@@ -23,6 +23,7 @@ pub mod sources;
 pub mod stack;
 pub mod theme;
 pub mod verifier_pane;
+pub mod verify_view;
 
 use std::io;
 use std::path::Path;
