@@ -214,3 +214,42 @@ fn garbage_log_renders_one_sentence() {
     st.path_open = true;
     render(&log, &mut st, 12, 4);
 }
+
+#[test]
+fn enter_on_a_path_step_scrolls_to_that_visit() {
+    for name in [
+        "bad_return_value.bad_return_value.log",
+        "unreleased_reference.unreleased_reference.log",
+    ] {
+        let log = fixture(name);
+        assert!(log.error.is_some(), "{name} is a rejected program");
+        let mut st = ViewState::new(&log, name);
+        press(&mut st, &log, KeyCode::Char('p'));
+        assert!(st.path_open, "{name}: the path opens");
+        press(&mut st, &log, KeyCode::Home);
+        for step in 0..st.path.len() {
+            press(&mut st, &log, KeyCode::Enter);
+            let vi = st.path[step];
+            let insn = log.visits[vi].insn;
+            assert_eq!(st.selected_insn(), Some(insn), "{name} step {step}");
+            assert_eq!(st.highlighted_visit, Some(vi));
+            // The visit's block is the top of the states panel, highlighted.
+            let ordinal = log.visits[..=vi].iter().filter(|v| v.insn == insn).count();
+            let b = render(&log, &mut st, 200, 50);
+            let header = format!("visit {ordinal}  frame {}", log.visits[vi].frame);
+            let (y, line) = row_with(&b, &header)
+                .unwrap_or_else(|| panic!("{name} step {step}: {header:?} shown in\n{}", text(&b)));
+            let x = line
+                .find(&header)
+                .map(|i| line[..i].chars().count())
+                .unwrap() as u16;
+            assert!(
+                b[(x, y)]
+                    .modifier
+                    .contains(ratatui::style::Modifier::REVERSED),
+                "{name} step {step}: the jumped-to visit is highlighted"
+            );
+            press(&mut st, &log, KeyCode::Down);
+        }
+    }
+}

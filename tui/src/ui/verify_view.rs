@@ -48,6 +48,9 @@ pub enum Focus {
 pub struct ViewState {
     /// The program's instructions, ascending (those the kernel printed or visited).
     pub insns: Vec<usize>,
+    /// How many times the verifier visited each of `insns` (counted once,
+    /// not per frame: a long log has 100k visits).
+    pub visit_counts: Vec<usize>,
     /// Index into `insns` of the selected instruction.
     pub selected: usize,
     pub focus: Focus,
@@ -81,6 +84,12 @@ impl ViewState {
         }
         insns.sort_unstable();
         insns.dedup();
+        let mut visit_counts = vec![0; insns.len()];
+        for v in &log.visits {
+            if let Ok(k) = insns.binary_search(&v.insn) {
+                visit_counts[k] += 1;
+            }
+        }
         // path_to_error returns references in log order: find their indices
         // with one forward scan.
         let mut path = Vec::new();
@@ -103,6 +112,7 @@ impl ViewState {
         let path_selected = path.len().saturating_sub(1);
         ViewState {
             insns,
+            visit_counts,
             selected,
             focus: Focus::Insns,
             states_scroll: 0,
@@ -172,13 +182,8 @@ impl ViewState {
             self.selected = k;
         }
         // Scroll the states panel to the block of that visit.
-        let before = log
-            .visits
-            .iter()
-            .enumerate()
-            .filter(|(i, v)| v.insn == insn && *i < vi)
-            .count();
-        self.states_scroll = before * VISIT_BLOCK_HINT;
+        let (_, _, at) = states_lines(log, Some(insn), Some(vi), Theme { color: false });
+        self.states_scroll = at.unwrap_or(0);
         self.highlighted_visit = Some(vi);
     }
 
@@ -248,9 +253,6 @@ impl ViewState {
         }
     }
 }
-
-/// Roughly how many lines one visit takes in the states panel (for jumping to it).
-const VISIT_BLOCK_HINT: usize = 4;
 
 struct Areas {
     title: Rect,
@@ -352,7 +354,7 @@ fn draw_insns(f: &mut Frame, r: Rect, log: &VerifierLog, state: &ViewState, them
                 last_source = Some(text);
             }
         }
-        let visits = log.visits.iter().filter(|v| v.insn == insn).count();
+        let visits = state.visit_counts.get(k).copied().unwrap_or(0);
         let marker = if failing == Some(insn) {
             "✗"
         } else if visits > 0 {
@@ -469,40 +471,57 @@ fn is_empty(c: &FrameState) -> bool {
     c.regs.is_empty() && c.stack.is_empty() && c.refs.is_empty()
 }
 
-fn draw_states(f: &mut Frame, r: Rect, log: &VerifierLog, state: &ViewState, theme: Theme) {
-    let insn = state.selected_insn();
+/// The states panel's lines for `insn`, how many visits they show, and
+/// the line where the block of visit `highlighted` starts.
+fn states_lines(
+    log: &VerifierLog,
+    insn: Option<usize>,
+    highlighted: Option<usize>,
+    theme: Theme,
+) -> (Vec<Line<'static>>, usize, Option<usize>) {
     let mut lines: Vec<Line> = Vec::new();
     let mut count = 0;
-    if let Some(insn) = insn {
-        if let Some(t) = log.insn_text(insn) {
-            lines.push(Line::styled(
-                format!("{insn}: {}", t.text),
-                Style::default().add_modifier(Modifier::BOLD),
-            ));
-        }
-        if let Some(err) = log.error.as_ref().filter(|e| e.insn == Some(insn)) {
-            lines.push(Line::styled(
-                format!("✗ the verifier failed here: {}", err.headline()),
-                theme.breakpoint(),
-            ));
-        }
-        for (i, v) in log
-            .visits
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.insn == insn)
-        {
-            count += 1;
-            let hl = state.highlighted_visit == Some(i);
-            lines.extend(visit_lines(log, count, v, hl, theme));
-        }
-        if count == 0 {
-            lines.push(Line::styled(
-                "the verifier never reached this instruction (dead code on every path)",
-                theme.dim(),
-            ));
-        }
+    let mut at = None;
+    let Some(insn) = insn else {
+        return (lines, 0, None);
+    };
+    if let Some(t) = log.insn_text(insn) {
+        lines.push(Line::styled(
+            format!("{insn}: {}", t.text),
+            Style::default().add_modifier(Modifier::BOLD),
+        ));
     }
+    if let Some(err) = log.error.as_ref().filter(|e| e.insn == Some(insn)) {
+        lines.push(Line::styled(
+            format!("✗ the verifier failed here: {}", err.headline()),
+            theme.breakpoint(),
+        ));
+    }
+    for (i, v) in log
+        .visits
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.insn == insn)
+    {
+        count += 1;
+        let hl = highlighted == Some(i);
+        if hl {
+            at = Some(lines.len());
+        }
+        lines.extend(visit_lines(log, count, v, hl, theme));
+    }
+    if count == 0 {
+        lines.push(Line::styled(
+            "the verifier never reached this instruction (dead code on every path)",
+            theme.dim(),
+        ));
+    }
+    (lines, count, at)
+}
+
+fn draw_states(f: &mut Frame, r: Rect, log: &VerifierLog, state: &ViewState, theme: Theme) {
+    let insn = state.selected_insn();
+    let (lines, count, _) = states_lines(log, insn, state.highlighted_visit, theme);
     let title = match insn {
         Some(i) => format!(" verifier states at insn {i} ({count} visits) "),
         None => " verifier states ".to_string(),
