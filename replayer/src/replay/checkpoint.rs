@@ -10,10 +10,12 @@
 //! maps (eviction order), queues/stacks, ring buffers or perf arrays take
 //! no checkpoints and are fast-forwarded from the start as before.
 //!
-//! Cost: one checkpoint holds every map's live entries (key and value
-//! bytes plus per-entry vectors); for the samples (a few counters and a
-//! .bss) that is under a kilobyte, so 100k invocations keep ~1600
-//! checkpoints of well under 2 MB in all.
+//! Cost: `invocations / CHECKPOINT_EVERY` checkpoints (plus one for the
+//! furthest world reached), each holding every map's live entries: key and
+//! value bytes plus about 120 bytes of vectors and cells per entry. For the
+//! samples (a few counters and a .bss) that is well under a kilobyte each;
+//! the 100k-invocation bench (a 64-entry hash and a .bss) keeps 1563
+//! checkpoints of roughly 10 KB, about 15 MB.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +32,8 @@ pub const CHECKPOINT_EVERY: u64 = 64;
 pub struct Checkpoints {
     /// Invocation index -> the maps just before it.
     at: BTreeMap<u64, Vec<Map>>,
+    /// The one checkpoint kept off the grid: the furthest world reached.
+    furthest: Option<u64>,
 }
 
 impl Checkpoints {
@@ -48,6 +52,28 @@ impl Checkpoints {
         if let Some(maps) = copy_maps(world.maps()) {
             self.at.insert(index, maps);
         }
+    }
+
+    /// Keeps `world` as the furthest world reached (before `index`), when
+    /// it is further than every checkpoint; the previous furthest one goes
+    /// unless it is on the `CHECKPOINT_EVERY` grid, so at most one
+    /// off-grid checkpoint is ever kept.
+    pub fn save_furthest(&mut self, index: u64, world: &ModelEnv) {
+        if self
+            .at
+            .keys()
+            .next_back()
+            .is_some_and(|&last| index <= last)
+        {
+            return;
+        }
+        if let Some(old) = self.furthest.take() {
+            self.at.remove(&old);
+        }
+        if !index.is_multiple_of(CHECKPOINT_EVERY) {
+            self.furthest = Some(index);
+        }
+        self.save(index, world);
     }
 
     /// The index of the nearest checkpoint at or before `index`.

@@ -243,7 +243,7 @@ impl<'t> Replayer<'t> {
             current => {
                 if let Some(w) = current {
                     // Going back: keep the furthest world reached.
-                    self.checkpoints.save(self.world_at, &w);
+                    self.checkpoints.save_furthest(self.world_at, &w);
                 }
                 self.restored_world(checkpoint)
             }
