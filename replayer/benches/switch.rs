@@ -132,6 +132,18 @@ fn switch(r: &mut Replayer<'_>, k: u64) -> Duration {
     started
 }
 
+/// Resident memory in KiB (Linux; 0 elsewhere).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn main() {
     let n: usize = std::env::var("BPFRR_BENCH_INVOCATIONS")
         .ok()
@@ -144,12 +156,17 @@ fn main() {
 
     let mut r = Replayer::new(&trace);
     switch(&mut r, 0);
+    let rss = rss_kib();
     let before = r.invocations_fast_forwarded();
     let cold = switch(&mut r, last);
     println!(
         "cold: start the last invocation after the first: {cold:.2?} ({} invocations fast-forwarded, {} checkpoints taken)",
         r.invocations_fast_forwarded() - before,
         r.checkpoint_count()
+    );
+    println!(
+        "resident memory grew by {} KiB while taking them",
+        rss_kib().saturating_sub(rss)
     );
     switch(&mut r, 0);
     let before = r.invocations_fast_forwarded();
