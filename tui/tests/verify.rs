@@ -91,11 +91,11 @@ fn accepted_sample_shows_states_per_instruction() {
     );
     // Source lines are interleaved.
     assert!(t.contains("[xdp_fw.bpf.c:"), "{t}");
-    // Without --batch: the same text, and a note that the view is coming.
+    // Without --batch and not on a terminal: the same text, and a note why.
     let out2 = bpfrr(&["verify", &sample("xdp_fw.bpf.o")]);
     assert_eq!(out2.code, Some(0));
     assert!(
-        out2.stderr.contains("interactive verifier view is coming"),
+        out2.stderr.contains("stdout is not a terminal"),
         "{}",
         out2.stderr
     );

@@ -110,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if !args.batch && !args.raw {
         eprintln!(
-            "note: the interactive verifier view is coming (issue 7); printing the --batch text."
+            "note: stdout is not a terminal, so the interactive verifier view is not opened; printing the --batch text."
         );
     }
     for (i, c) in captures.iter().enumerate() {
@@ -740,7 +740,7 @@ mod trace_view {
         } else {
             if !args.batch {
                 eprintln!(
-                    "note: the interactive verifier view is coming (issue 7); printing the --batch text."
+                    "note: printing the --batch text; to step through it interactively, open the trace with `bpfrr replay TRACE --invocation {index}` (its Verifier pane is key 0)."
                 );
             }
             write!(out, "{}", render(&args.object, index, &program, &steps))?;
