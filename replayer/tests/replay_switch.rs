@@ -16,6 +16,7 @@ use replay_support::*;
 const RAW_TP: u32 = 17;
 const HASH: u32 = 1;
 const ARRAY: u32 = 2;
+const RINGBUF: u32 = 27;
 const INVOCATIONS: usize = 2000;
 
 /// Counts invocations in .bss (map 1) and stores each count in hash map 0
@@ -154,4 +155,57 @@ fn sessions_in_random_order_end_as_recorded() {
         assert_eq!(s.regs()[0], k + 1, "invocation {k} returns its count");
         s.finish_into(&mut r, k);
     }
+}
+
+/// The counting program, which also sends each count to a ring buffer (map 2).
+fn counting_program_with_ringbuf() -> Vec<Insn> {
+    let mut p = program();
+    let tail = p.len() - 2; // before `r0 = count; exit`
+    p.splice(
+        tail..tail,
+        [
+            ld_map(1, 2),
+            mov_reg(2, 10),
+            add(2, -16),
+            mov(3, 8),
+            mov(4, 0),
+            call("ringbuf_output"),
+        ],
+    );
+    p
+}
+
+#[test]
+fn a_ring_buffer_does_not_stop_checkpoints() {
+    const N: usize = 500;
+    let mut p = trace_program(0, "count", RAW_TP, &counting_program_with_ringbuf());
+    p.verifier = verifier(&[16]);
+    let hash = trace_map(0, "last", HASH, (4, 8, 64), vec![]);
+    let mut bss = trace_map(1, ".bss", ARRAY, (4, 8, 1), vec![]);
+    bss.initial_data = Some(vec![0; 8]);
+    let rb = trace_map(2, "events", RINGBUF, (0, 0, 4096), vec![]);
+    let inputs = vec![
+        Input {
+            ctx: vec![0; 16],
+            ..Input::default()
+        };
+        N
+    ];
+    let trace = record(&[p], &[hash, bss, rb], &inputs, |_| {});
+    let expected = in_order(&trace);
+    assert!(expected.iter().all(|r| r.is_identical()));
+
+    let mut r = Replayer::new(&trace);
+    let mut furthest = 0;
+    for k in shuffled(N, 0x5eed) {
+        let before = r.invocations_fast_forwarded();
+        let got = r.replay(k).expect("replays");
+        assert_eq!(got, expected[k as usize], "invocation {k}");
+        let ran = r.invocations_fast_forwarded() - before;
+        if k <= furthest {
+            assert!(ran < CHECKPOINT_EVERY, "starting {k} fast-forwarded {ran}");
+        }
+        furthest = furthest.max(k + 1);
+    }
+    assert!(r.checkpoint_count() >= (N - 1) / CHECKPOINT_EVERY as usize);
 }

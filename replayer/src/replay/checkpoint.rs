@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use bpfrr_trace::catalog::MapType;
 
 use crate::env::ModelEnv;
-use crate::maps::Map;
+use crate::maps::{Map, Model};
 
 /// Invocations between two checkpoints.
 pub const CHECKPOINT_EVERY: u64 = 64;
@@ -114,13 +114,32 @@ fn copy_maps(maps: &[Map]) -> Option<Vec<Map>> {
 
 fn copy_map(map: &Map) -> Option<Map> {
     let def = map.def();
-    match def.map_type {
-        MapType::LruHash
-        | MapType::LruPercpuHash
-        | MapType::Queue
-        | MapType::Stack
-        | MapType::Ringbuf
-        | MapType::PerfEventArray => return None,
+    match (def.map_type, map.model()) {
+        // Every invocation starts by draining the ring buffers
+        // (`RecordedEnv::new`), so the copy may start drained: then it is
+        // the ring's positions alone, and the records whose value cells the
+        // clone shared with the original are gone.
+        (MapType::Ringbuf, Model::RingBuf(rb)) => {
+            let mut rb = rb.clone();
+            rb.drain();
+            if rb.pending().next().is_some() {
+                return None; // a record reserved and never submitted
+            }
+            return with_model(map, Model::RingBuf(rb));
+        }
+        // Perf outputs are plain bytes: a clone is independent.
+        (MapType::PerfEventArray, Model::PerfEventArray(pe)) => {
+            return with_model(map, Model::PerfEventArray(pe.clone()));
+        }
+        (
+            MapType::LruHash
+            | MapType::LruPercpuHash
+            | MapType::Queue
+            | MapType::Stack
+            | MapType::Ringbuf
+            | MapType::PerfEventArray,
+            _,
+        ) => return None,
         _ => {}
     }
     let mut copy = Map::new(def.clone(), map.n_cpus()).ok()?;
@@ -141,4 +160,11 @@ fn copy_map(map: &Map) -> Option<Map> {
     }
     // A listing that does not round-trip is not a faithful copy.
     (copy.entries() == map.entries()).then_some(copy)
+}
+
+/// A new map with `map`'s definition and the given model state.
+fn with_model(map: &Map, model: Model) -> Option<Map> {
+    let mut copy = Map::new(map.def().clone(), map.n_cpus()).ok()?;
+    *copy.model_mut() = model;
+    Some(copy)
 }
