@@ -17,6 +17,8 @@ const RAW_TP: u32 = 17;
 const HASH: u32 = 1;
 const ARRAY: u32 = 2;
 const RINGBUF: u32 = 27;
+const LRU_HASH: u32 = 9;
+const QUEUE: u32 = 22;
 const INVOCATIONS: usize = 2000;
 
 /// Counts invocations in .bss (map 1) and stores each count in hash map 0
@@ -157,8 +159,11 @@ fn sessions_in_random_order_end_as_recorded() {
     }
 }
 
-/// The counting program, which also sends each count to a ring buffer (map 2).
-fn counting_program_with_ringbuf() -> Vec<Insn> {
+/// The counting program, which also sends each count to a ring buffer (map
+/// 2), stores it in a 4-entry LRU hash under `count & 63` (map 3: every run
+/// evicts), pushes it on an 8-entry queue, overwriting the oldest (map 4),
+/// and adds 1000 in place to the previous run's LRU value.
+fn counting_program_with_stateful_maps() -> Vec<Insn> {
     let mut p = program();
     let tail = p.len() - 2; // before `r0 = count; exit`
     p.splice(
@@ -170,20 +175,53 @@ fn counting_program_with_ringbuf() -> Vec<Insn> {
             mov(3, 8),
             mov(4, 0),
             call("ringbuf_output"),
+            ld_map(1, 3),
+            mov_reg(2, 10),
+            add(2, -4),
+            mov_reg(3, 10),
+            add(3, -16),
+            mov(4, 0),
+            call("map_update_elem"),
+            ld_map(1, 4),
+            mov_reg(2, 10),
+            add(2, -16),
+            mov(3, 2), // BPF_EXIST: a full queue drops its oldest value
+            call("map_push_elem"),
+            // The previous run's LRU entry, changed in place through the
+            // pointer the lookup returned.
+            mov_reg(8, 7),
+            add(8, -1),
+            Insn::Alu {
+                width: Width::W64,
+                op: AluOp::And,
+                dst: 8,
+                src: Operand::Imm(63),
+            },
+            stx(Size::W, 10, -24, 8),
+            ld_map(1, 3),
+            mov_reg(2, 10),
+            add(2, -24),
+            call("map_lookup_elem"),
+            jeq(0, 0, 3),
+            ldx(Size::DW, 1, 0, 0),
+            add(1, 1000),
+            stx(Size::DW, 0, 0, 1),
         ],
     );
     p
 }
 
 #[test]
-fn a_ring_buffer_does_not_stop_checkpoints() {
+fn ring_buffer_lru_and_queue_maps_are_checkpointed_faithfully() {
     const N: usize = 500;
-    let mut p = trace_program(0, "count", RAW_TP, &counting_program_with_ringbuf());
-    p.verifier = verifier(&[16]);
+    let mut p = trace_program(0, "count", RAW_TP, &counting_program_with_stateful_maps());
+    p.verifier = verifier(&[24]);
     let hash = trace_map(0, "last", HASH, (4, 8, 64), vec![]);
     let mut bss = trace_map(1, ".bss", ARRAY, (4, 8, 1), vec![]);
     bss.initial_data = Some(vec![0; 8]);
     let rb = trace_map(2, "events", RINGBUF, (0, 0, 4096), vec![]);
+    let lru = trace_map(3, "recent", LRU_HASH, (4, 8, 4), vec![]);
+    let queue = trace_map(4, "history", QUEUE, (0, 8, 8), vec![]);
     let inputs = vec![
         Input {
             ctx: vec![0; 16],
@@ -191,7 +229,7 @@ fn a_ring_buffer_does_not_stop_checkpoints() {
         };
         N
     ];
-    let trace = record(&[p], &[hash, bss, rb], &inputs, |_| {});
+    let trace = record(&[p], &[hash, bss, rb, lru, queue], &inputs, |_| {});
     let expected = in_order(&trace);
     assert!(expected.iter().all(|r| r.is_identical()));
 

@@ -68,6 +68,18 @@ pub struct HashModel {
 }
 
 impl HashModel {
+    /// A copy that shares no value cell with this model: a later write
+    /// through either one leaves the other as it was (replay checkpoints).
+    pub fn deep_clone(&self) -> HashModel {
+        let mut copy = self.clone();
+        for entry in copy.entries.values_mut() {
+            for cell in &mut entry.cells {
+                *cell = ValueCell::new(cell.to_vec());
+            }
+        }
+        copy
+    }
+
     pub fn new(
         key_size: u32,
         value_size: u32,

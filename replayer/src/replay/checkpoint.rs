@@ -4,11 +4,12 @@
 //! `CHECKPOINT_EVERY - 1` invocations before it.
 //!
 //! A map's values live in cells shared with the VM ([`ValueCell`](crate::maps::ValueCell)),
-//! so `Map::clone` would alias them; a checkpoint instead rebuilds each map
-//! from its listed entries, and is only taken when that listing is the
-//! whole state (arrays, hashes, LPM tries, program arrays). Traces with LRU
-//! maps (eviction order), queues/stacks, ring buffers or perf arrays take
-//! no checkpoints and are fast-forwarded from the start as before.
+//! so `Map::clone` would alias them. A checkpoint instead rebuilds arrays,
+//! hashes, LPM tries and program arrays from their listed entries; copies
+//! LRU hashes whole with cells of their own (the recency order is state);
+//! clones queues/stacks and perf arrays (plain bytes); and keeps a ring
+//! buffer's positions only (every invocation starts by draining it). A map
+//! that cannot be copied faithfully means no checkpoint is taken.
 //!
 //! Cost: `invocations / CHECKPOINT_EVERY` checkpoints (plus one for the
 //! furthest world reached), each holding every map's live entries: key and
@@ -130,6 +131,15 @@ fn copy_map(map: &Map) -> Option<Map> {
         // Perf outputs are plain bytes: a clone is independent.
         (MapType::PerfEventArray, Model::PerfEventArray(pe)) => {
             return with_model(map, Model::PerfEventArray(pe.clone()));
+        }
+        // Queued values are plain bytes: a clone is independent.
+        (MapType::Queue | MapType::Stack, Model::QueueStack(q)) => {
+            return with_model(map, Model::QueueStack(q.clone()));
+        }
+        // The recency order is part of an LRU map's state: copy the whole
+        // model, with value cells of its own.
+        (MapType::LruHash | MapType::LruPercpuHash, Model::Hash(h)) => {
+            return with_model(map, Model::Hash(h.deep_clone()));
         }
         (
             MapType::LruHash
