@@ -8,36 +8,18 @@
 
 #![cfg(target_os = "linux")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use bpfrr_trace::trace::Trace;
 
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples")
-}
+mod support;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use support::samples;
 
 /// True when kernel tests can run; under CI=true not being root fails.
 fn kernel_tests_enabled(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: recording needs root and CI=true is set: run CI as root");
-    }
-    eprintln!("SKIPPED {test}: recording needs root (sudo -E cargo test -p bpfrr)");
-    false
+    support::kernel_tests_enabled(test, "recording")
 }
 
 struct Out {

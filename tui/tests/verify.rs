@@ -3,34 +3,15 @@
 //! instruction, path, explanation), text and JSON. Under CI=true these
 //! fail rather than skip when not root.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples")
-}
+mod support;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use support::samples;
 
 /// True when kernel tests can run; under CI=true not being root fails.
 fn kernel_tests_enabled(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: bpfrr verify needs root and CI=true is set: run CI as root");
-    }
-    eprintln!("SKIPPED {test}: bpfrr verify needs root (sudo -E cargo test -p bpfrr)");
-    false
+    support::kernel_tests_enabled(test, "bpfrr verify")
 }
 
 struct Out {
