@@ -190,3 +190,44 @@ fn skb_load_and_store_bytes() {
         "unknown flags"
     );
 }
+
+#[test]
+fn xdp_load_and_store_bytes() {
+    let mut e = env(vec![]);
+    // load 4 bytes at offset r2 into fp-8; return them (or the error).
+    let load = |off: i32| {
+        let mut p = vec![st(Size::DW, 10, -8, -1), mov(2, off)];
+        p.extend(fp(3, -8));
+        p.extend([
+            mov(4, 4),
+            call("xdp_load_bytes"),
+            jne(0, 0, 1),
+            ldx(Size::DW, 0, 10, -8),
+            exit(),
+        ]);
+        p
+    };
+    assert_eq!(
+        run_once(&mut e, &load(0), &xdp(60)).unwrap(),
+        0xffff_ffff_0302_0100
+    );
+    assert_eq!(
+        run_once(&mut e, &load(57), &xdp(60)).unwrap() as i64,
+        -22,
+        "past the packet's end"
+    );
+    assert_eq!(
+        run_once(&mut e, &load(0x10000), &xdp(60)).unwrap() as i64,
+        -14,
+        "offset beyond 0xffff"
+    );
+    let mut store = vec![st(Size::W, 10, -4, 0x0a0b_0c0d), mov(2, 1)];
+    store.extend(fp(3, -4));
+    store.extend([mov(4, 4), call("xdp_store_bytes"), exit()]);
+    let mut m = Machine::new(program(&store));
+    assert_eq!(e.run(&mut m, 0, &xdp(60)).unwrap(), 0);
+    assert_eq!(
+        &m.memory().packet_data().unwrap()[..6],
+        &[0, 0x0d, 0x0c, 0x0b, 0x0a, 5]
+    );
+}

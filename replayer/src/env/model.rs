@@ -794,22 +794,39 @@ impl ModelEnv {
             .ok_or_else(|| Self::helper_fault(id, call, "this run has no packet"))
     }
 
+    /// The checks `bpf_xdp_load_bytes` and `bpf_xdp_store_bytes` share:
+    /// the packet address of `off`, the buffer and the length, or the
+    /// error the helper returns (EFAULT for oversized arguments, EINVAL
+    /// for a range past the packet's end).
+    fn xdp_bytes_args(
+        id: i32,
+        call: &mut HelperCall<'_>,
+    ) -> Result<Result<(u64, u64, usize), HelperOutcome>, Fault> {
+        let (_, data, end, _) = Self::packet(id, call)?;
+        let (off, buf, len) = (call.arg(2), call.arg(3), call.arg(4));
+        if off > 0xffff || len > 0xffff {
+            return Ok(Err(ret_errno(EFAULT)));
+        }
+        if off + len > (end - data) as u64 {
+            return Ok(Err(ret_errno(EINVAL)));
+        }
+        Ok(Ok((
+            address(ids::PACKET, data as u64 + off),
+            buf,
+            len as usize,
+        )))
+    }
+
     fn xdp_load_bytes(
         &mut self,
         id: i32,
         call: &mut HelperCall<'_>,
     ) -> Result<HelperOutcome, Fault> {
-        let (_, data, end, _) = Self::packet(id, call)?;
-        let (off, buf, len) = (call.arg(2), call.arg(3), call.arg(4));
-        if off > 0xffff || len > 0xffff {
-            return Ok(ret_errno(EFAULT));
-        }
-        if off + len > (end - data) as u64 {
-            return Ok(ret_errno(EINVAL));
-        }
-        let bytes = call
-            .read(address(ids::PACKET, data as u64 + off), len as usize)?
-            .to_vec();
+        let (at, buf, len) = match Self::xdp_bytes_args(id, call)? {
+            Ok(args) => args,
+            Err(error) => return Ok(error),
+        };
+        let bytes = call.read(at, len)?.to_vec();
         call.write(buf, &bytes)?;
         Ok(HelperOutcome::Return(0))
     }
@@ -819,16 +836,12 @@ impl ModelEnv {
         id: i32,
         call: &mut HelperCall<'_>,
     ) -> Result<HelperOutcome, Fault> {
-        let (_, data, end, _) = Self::packet(id, call)?;
-        let (off, buf, len) = (call.arg(2), call.arg(3), call.arg(4));
-        if off > 0xffff || len > 0xffff {
-            return Ok(ret_errno(EFAULT));
-        }
-        if off + len > (end - data) as u64 {
-            return Ok(ret_errno(EINVAL));
-        }
-        let bytes = call.read(buf, len as usize)?.to_vec();
-        call.write(address(ids::PACKET, data as u64 + off), &bytes)?;
+        let (at, buf, len) = match Self::xdp_bytes_args(id, call)? {
+            Ok(args) => args,
+            Err(error) => return Ok(error),
+        };
+        let bytes = call.read(buf, len)?.to_vec();
+        call.write(at, &bytes)?;
         Ok(HelperOutcome::Return(0))
     }
 
