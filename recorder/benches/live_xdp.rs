@@ -18,6 +18,11 @@
 //!   drains, decodes, assembles and writes) and how long it took after the
 //!   load stopped to catch up.
 //!
+//! CPU figures are each thread's CPU time and its time runnable but
+//! waiting for a CPU (/proc/thread-self/schedstat), as shares of the run:
+//! on a shared machine the second says how much the other load held the
+//! thread back.
+//!
 //! Then it narrows down where loss starts between the highest lossless
 //! rate and the lowest lossy one (a few more runs), and prints ready-to-paste
 //! markdown tables on stdout (progress goes to stderr). Run counts and
@@ -198,6 +203,15 @@ mod live {
         }
     }
 
+    /// Time the calling thread has spent waiting on a run queue (runnable,
+    /// but another task had the CPU), from /proc/thread-self/schedstat.
+    fn run_queue_wait() -> Duration {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+            .map_or(Duration::ZERO, Duration::from_nanos)
+    }
+
     /// A program's (runs, ns spent running) so far.
     #[derive(Clone, Copy, Debug, Default)]
     struct RunCounters {
@@ -262,6 +276,8 @@ mod live {
         /// program itself when the kernel runs the receive softirq on the
         /// way out of them.
         cpu: Duration,
+        /// Its time waiting for a CPU (runnable).
+        waiting: Duration,
     }
 
     /// Sends `frame` out of `iface` (in the calling thread's namespace) at
@@ -296,6 +312,7 @@ mod live {
             std::thread::sleep(Duration::from_millis(1));
         }
         let cpu0 = ThreadTime::now();
+        let wait0 = run_queue_wait();
         let t0 = Instant::now();
         let mut sent = Sent::default();
         loop {
@@ -322,6 +339,7 @@ mod live {
         }
         sent.wall = t0.elapsed();
         sent.cpu = cpu0.elapsed();
+        sent.waiting = run_queue_wait().saturating_sub(wait0);
         Ok(sent)
     }
 
@@ -442,6 +460,7 @@ mod live {
         runs_at_start: RunCounters,
         runs: RunCounters,
         cpu_at_start: Option<Duration>,
+        wait_at_start: Option<Duration>,
         wall_at_start: Option<Instant>,
     }
 
@@ -463,6 +482,7 @@ mod live {
             self.runs_at_start = RunCounters::read(prog.as_fd());
             self.prog = Some(prog);
             self.cpu_at_start = Some(ThreadTime::now().as_duration());
+            self.wait_at_start = Some(run_queue_wait());
             self.wall_at_start = Some(Instant::now());
             self.gate.go.store(true, Ordering::SeqCst);
             Ok(())
@@ -494,6 +514,8 @@ mod live {
         lost: u64,
         /// The reader thread's CPU time from attach to the trace written.
         reader_cpu: Duration,
+        /// The reader's time waiting for a CPU (runnable) in the same span.
+        reader_waiting: Duration,
         /// Wall time of the same span.
         reader_wall: Duration,
         /// From the generator's last frame to the trace written: the
@@ -540,10 +562,12 @@ mod live {
                     runs_at_start: RunCounters::default(),
                     runs: RunCounters::default(),
                     cpu_at_start: None,
+                    wait_at_start: None,
                     wall_at_start: None,
                 };
                 let report = record(&opts, &mut driver, Interrupt::manual().handle());
                 let cpu = ThreadTime::now().as_duration();
+                let waited = run_queue_wait();
                 let end = Instant::now();
                 gate.abort.store(true, Ordering::SeqCst);
                 let report = report.map_err(|e| format!("recording failed: {e}"))?;
@@ -551,6 +575,7 @@ mod live {
                     report,
                     driver.runs,
                     cpu.saturating_sub(driver.cpu_at_start.unwrap_or_default()),
+                    waited.saturating_sub(driver.wait_at_start.unwrap_or_default()),
                     driver.wall_at_start.map_or(Duration::ZERO, |t| end - t),
                     end,
                 ))
@@ -561,7 +586,7 @@ mod live {
             (sent, recorded)
         });
         let _ = std::fs::remove_file(&output);
-        let (report, runs, reader_cpu, reader_wall, end) = recorded?;
+        let (report, runs, reader_cpu, reader_waiting, reader_wall, end) = recorded?;
         let sent = sent?;
         let done_at = gate.done_at.lock().unwrap().unwrap_or(end);
         Ok(Recording {
@@ -572,6 +597,7 @@ mod live {
             recorded: report.invocations,
             lost: report.lost.iter().map(|l| l.count).sum(),
             reader_cpu,
+            reader_waiting,
             reader_wall,
             catch_up: end.saturating_duration_since(done_at),
             trace_bytes: report.summary.size_bytes,
@@ -634,12 +660,13 @@ mod live {
 
     fn reference_row(r: &Reference) -> String {
         format!(
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} / {} |",
             format_rate(r.target),
             thousands(per_sec(r.sent.frames, r.sent.wall)),
             thousands(per_sec(r.runs.runs, r.sent.wall)),
             ns_cell(r.runs),
             percent(r.sent.cpu, r.sent.wall),
+            percent(r.sent.waiting, r.sent.wall),
         )
     }
 
@@ -653,7 +680,7 @@ mod live {
             "n/a".to_string()
         };
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} | {:.0} |",
             r.config.label(),
             format_rate(r.target),
             thousands(per_sec(r.sent.frames, r.sent.wall)),
@@ -663,7 +690,9 @@ mod live {
             thousands(r.runs.runs.saturating_sub(r.recorded) as f64),
             ns_cell(r.runs),
             percent(r.sent.cpu, r.sent.wall),
+            percent(r.sent.waiting, r.sent.wall),
             percent(r.reader_cpu, r.reader_wall),
+            percent(r.reader_waiting, r.reader_wall),
             per_inv,
             r.catch_up.as_secs_f64() * 1e3,
         )
@@ -818,7 +847,9 @@ mod live {
         println!();
         println!("Reference: the original xdp_fw, no recorder.");
         println!();
-        println!("| target pps | sent/s | program runs/s | kernel ns/run | sender CPU |");
+        println!(
+            "| target pps | sent/s | program runs/s | kernel ns/run | sender CPU / waiting for a CPU |"
+        );
         println!("|---|---:|---:|---:|---:|");
         for r in &references {
             println!("{}", reference_row(r));
@@ -827,7 +858,7 @@ mod live {
         println!("Recording (`record::record`, live driver, trace written):");
         println!();
         println!(
-            "| buffer | target pps | sent/s | program runs/s | recorded/s | records lost | runs not recorded | kernel ns/run | sender CPU | reader CPU | reader µs/invocation | catch-up ms |"
+            "| buffer | target pps | sent/s | program runs/s | recorded/s | records lost | runs not recorded | kernel ns/run | sender CPU / waiting for a CPU | reader CPU / waiting for a CPU | reader µs/invocation | catch-up ms |"
         );
         println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in &recordings {
