@@ -808,9 +808,8 @@ mod live {
                 let mid = ((low * high).sqrt() / 1000.0).round() as u64 * 1000;
                 measure(Some(mid.max(1000)), &mut rows);
             }
-            rows.sort_by(|a, b| {
-                per_sec(a.sent.frames, a.sent.wall).total_cmp(&per_sec(b.sent.frames, b.sent.wall))
-            });
+            // In order of target rate, flat out last.
+            rows.sort_by_key(|r| r.target.unwrap_or(u64::MAX));
             let best = rows.iter().filter(|r| r.lossless()).max_by(|a, b| {
                 per_sec(a.recorded, a.sent.wall).total_cmp(&per_sec(b.recorded, b.sent.wall))
             });
