@@ -806,7 +806,13 @@ mod live {
                     break;
                 }
                 let mid = ((low * high).sqrt() / 1000.0).round() as u64 * 1000;
+                let before = rows.len();
                 measure(Some(mid.max(1000)), &mut rows);
+                // A sender that cannot reach the rate (its CPU share on a
+                // busy machine) makes more runs here pointless.
+                if rows.len() == before || sent(&rows[before]) < 0.9 * mid as f64 {
+                    break;
+                }
             }
             // In order of target rate, flat out last.
             rows.sort_by_key(|r| r.target.unwrap_or(u64::MAX));
