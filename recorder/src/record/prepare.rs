@@ -11,7 +11,8 @@ use bpfrr_trace::isa::RawInsn;
 use bpfrr_trace::object::LinkedProgram;
 
 use crate::instrument::{
-    CtxCapture, InstrumentError, Instrumented, MapShape, PacketAccess, ProbeConfig, instrument,
+    CtxCapture, InstrumentError, Instrumented, LogSites, MapShape, PacketAccess, ProbeConfig,
+    find_sites, instrument,
 };
 use crate::load::{LoadError, LoadOptions, LoadedObject, LoadedProgram};
 use crate::sys::{
@@ -307,6 +308,7 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
             packet_cap: (snap as usize).next_multiple_of(8) as u32,
             meta_cap: META_CAP,
             output_cap: OUTPUT_CAP,
+            sites: log_sites(&original),
         };
         let inst = instrument(linked, &depths, &shapes, &cfg).map_err(|source| {
             PrepareError::Instrument {
@@ -314,6 +316,12 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
                 source,
             }
         })?;
+        for (insn, why) in &cfg.sites.unrecorded_loads {
+            notes.push(format!(
+                "{}: the load through a BTF pointer at instruction {insn} is not recorded ({why}); replay stops there",
+                linked.name
+            ));
+        }
         for (insn, what) in &inst.unprobed_calls {
             notes.push(format!(
                 "{}: the call at instruction {insn} ({what}) is not recorded; replay cannot reproduce its result",
@@ -342,6 +350,16 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
     };
     prepared.fill_prog_arrays(true)?;
     Ok(prepared)
+}
+
+/// What the original's verifier log says about its BTF loads and kfunc
+/// calls (nothing when the instructions do not decode: `instrument`
+/// reports that).
+fn log_sites(original: &LoadedProgram) -> LogSites {
+    match bpfrr_trace::isa::check(&original.linked.insns) {
+        Ok(checked) => find_sites(&original.log, &checked),
+        Err(_) => LogSites::default(),
+    }
 }
 
 /// Turns a rejection of the instrumented copy into the bpfrr-bug report,
