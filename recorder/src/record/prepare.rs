@@ -10,6 +10,7 @@ use bpfrr_trace::catalog::{MapType, ProgType};
 use bpfrr_trace::isa::RawInsn;
 use bpfrr_trace::object::LinkedProgram;
 
+use crate::attach::AttachSpec;
 use crate::instrument::{
     CtxCapture, InstrumentError, Instrumented, LogSites, MapShape, PacketAccess, ProbeConfig,
     find_sites, instrument,
@@ -75,6 +76,9 @@ pub struct PrepareOptions {
     /// `--buffer`: ring buffer size in bytes (a power of two, >= 4096).
     pub buffer_size: Option<u32>,
     pub hints: CaptureHints,
+    /// Load tracing programs for this target instead of their section's
+    /// (the live driver's `--fentry FUNC` / `--tp-btf NAME`).
+    pub retarget: Option<AttachSpec>,
 }
 
 /// bpfrr's own maps.
@@ -242,7 +246,11 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
     };
     let bpfrr = BpfrrMaps::create(opts.buffer_size.unwrap_or(DEFAULT_BUFFER))?;
 
-    let main = object.load_program(&main_name, &LoadOptions::default())?;
+    let load_opts = LoadOptions {
+        retarget: opts.retarget.clone(),
+        ..LoadOptions::default()
+    };
+    let main = object.load_program(&main_name, &load_opts)?;
     // Tail-call targets: when the object has program arrays, the other
     // programs of the same type go into slots 0, 1, ... of each, in file
     // order (the object declares no initial contents bpfrr could use).
@@ -263,7 +271,7 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
             .map(|p| p.name.clone())
             .collect();
         for (slot, name) in targets.iter().enumerate() {
-            let p = object.load_program(name, &LoadOptions::default())?;
+            let p = object.load_program(name, &load_opts)?;
             originals.push(p);
             for &map in &prog_arrays {
                 let max = object.maps[map as usize].def.max_entries;

@@ -180,19 +180,25 @@ impl Machine {
                     fault!(FaultKind::BadCallTarget { target: pc as u64 });
                 };
                 match op {
-                    Op::Load { d, s, off, size } => {
-                        let v = mem!(
-                            st.mem
-                                .load(r!(s).wrapping_add(off as i64 as u64), size as usize)
-                        );
+                    Op::Load { d, s, off, size } | Op::LoadSx { d, s, off, size } => {
+                        let addr = r!(s).wrapping_add(off as i64 as u64);
+                        let v = match st.mem.load(addr, size as usize) {
+                            Ok(v) if matches!(op, Op::LoadSx { .. }) => sext(v, size),
+                            Ok(v) => v,
+                            // Kernel memory read through a BTF pointer: the
+                            // environment may hold the recorded value.
+                            Err(k) => match recorded_load::<REC, E>(
+                                st, env, log, prog, pc, addr, size, k,
+                            ) {
+                                Ok(v) => v,
+                                Err(f) => {
+                                    st.pc = pc;
+                                    st.steps = start_steps + (total - left);
+                                    return Err(f);
+                                }
+                            },
+                        };
                         w!(d, v)
-                    }
-                    Op::LoadSx { d, s, off, size } => {
-                        let v = mem!(
-                            st.mem
-                                .load(r!(s).wrapping_add(off as i64 as u64), size as usize)
-                        );
-                        w!(d, sext(v, size))
                     }
                     Op::StoreR { d, s, off, size } => {
                         store!(r!(d).wrapping_add(off as i64 as u64), size, r!(s))
@@ -388,6 +394,40 @@ fn packet_load(mem: &super::memory::Memory, off: i32, size: u8) -> Option<u64> {
         2 => u16::from_be_bytes([b[0], b[1]]) as u64,
         _ => u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64,
     })
+}
+
+/// A load that hit no region of memory: asks the environment for a
+/// recorded value (a read through a BTF pointer); otherwise the fault `k`.
+/// The value is the destination register as the kernel left it (already
+/// zero- or sign-extended).
+#[allow(clippy::too_many_arguments)]
+#[cold]
+#[inline(never)]
+fn recorded_load<const REC: bool, E: Env + ?Sized>(
+    st: &mut MachineState,
+    env: &mut E,
+    log: &mut EffectList,
+    prog: usize,
+    pc: usize,
+    addr: u64,
+    size: u8,
+    k: FaultKind,
+) -> Result<u64, Fault> {
+    if !matches!(k, FaultKind::NoRegion { .. }) {
+        return Err(Fault::new(k, prog, pc));
+    }
+    let mut call = HelperCall {
+        args: [st.regs[1], st.regs[2], st.regs[3], st.regs[4], st.regs[5]],
+        prog,
+        pc,
+        tail_calls: st.tail_calls,
+        mem: &mut st.mem,
+        log: if REC { Some(&mut *log) } else { None },
+    };
+    match env.btf_load(addr, size as usize, &mut call)? {
+        Some(v) => Ok(v),
+        None => Err(Fault::new(k, prog, pc)),
+    }
 }
 
 /// Pushes a frame for a call to slot `target` of the current program.
