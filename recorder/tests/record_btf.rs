@@ -13,14 +13,16 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
-use bpfrr_recorder::attach::{AttachSpec, LiveDriver, TpBtfTarget};
+use bpfrr_recorder::attach::{AttachSpec, FentryTarget, LiveDriver, TpBtfTarget};
 use bpfrr_recorder::record::{PrepareOptions, RecordOptions, RecordReport, record};
 use bpfrr_recorder::stop::{Interrupt, StopConditions, StopReason};
 use bpfrr_replayer::replay::check_all;
 use bpfrr_trace::trace::{EventKind, Invocation, Trace};
 
-/// The argument the test passes to getpgid, which the programs look for.
-const MAGIC: u64 = 0x6274_6621;
+/// The argument the tests pass to getpgid, which the programs look for
+/// (plus a number per test: the tests run in parallel in one process, and
+/// each program must see only its own test's calls).
+const MAGIC: u64 = 0x6274_6600;
 
 /// `tp_btf/sys_enter`: for getpgid(MAGIC), reads the current task's pid,
 /// tgid, first comm byte and parent's pid through BTF pointers (the
@@ -123,8 +125,8 @@ impl Drop for TempDir {
     }
 }
 
-/// Compiles `source` into `dir/name.bpf.o`.
-fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
+/// Compiles `source` into `dir/name.bpf.o`, looking for getpgid(`magic`).
+fn compile(dir: &Path, name: &str, source: &str, magic: u64) -> PathBuf {
     let src = dir.join(format!("{name}.bpf.c"));
     std::fs::write(&src, source).unwrap();
     let obj = dir.join(format!("{name}.bpf.o"));
@@ -132,7 +134,7 @@ fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
     let out = Command::new("clang-19")
         .args(["-O2", "-g", "-target", "bpf", &arch_inc])
         .arg(format!("-DSYS_GETPGID={}", libc::SYS_getpgid))
-        .arg(format!("-DMAGIC={MAGIC:#x}"))
+        .arg(format!("-DMAGIC={magic:#x}"))
         .arg("-c")
         .arg(&src)
         .arg("-o")
@@ -148,10 +150,11 @@ fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
 }
 
 /// Records `object` on tp_btf `tracepoint` until it returns `until`,
-/// while another thread calls getpgid(MAGIC); returns the report, the
+/// while another thread calls getpgid(`magic`); returns the report, the
 /// trace and that thread's id.
 fn record_getpgid(
     object: &Path,
+    magic: u64,
     tracepoint: &str,
     until: u64,
     out: &Path,
@@ -181,7 +184,7 @@ fn record_getpgid(
             tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
             while !done.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));
-                unsafe { libc::syscall(libc::SYS_getpgid, MAGIC) };
+                unsafe { libc::syscall(libc::SYS_getpgid, magic) };
             }
         });
         let mut driver = LiveDriver::new(spec);
@@ -222,9 +225,10 @@ fn tp_btf_loads_through_btf_pointers_are_recorded_and_replayed() {
         return;
     }
     let dir = TempDir::new("tp");
-    let obj = compile(&dir.0, "tp_btf_task", TP_BTF_PROGRAM);
+    let magic = MAGIC + 1;
+    let obj = compile(&dir.0, "tp_btf_task", TP_BTF_PROGRAM, magic);
     let out = dir.0.join("t.bpfrr");
-    let (report, trace, tid) = record_getpgid(&obj, "sys_enter", 1, &out);
+    let (report, trace, tid) = record_getpgid(&obj, magic, "sys_enter", 1, &out);
     assert!(matches!(report.stop, StopReason::Retval { value: 1, .. }), "{:?}", report.stop);
     assert!(report.lost.is_empty(), "records lost: {:?}", report.lost);
     assert!(
@@ -236,7 +240,7 @@ fn tp_btf_loads_through_btf_pointers_are_recorded_and_replayed() {
     let values: Vec<u64> = inv.btf_loads.iter().map(|l| l.value).collect();
     // regs->di, t->pid, t->tgid, t->comm[0] (and the parent's pid: the
     // feeding thread is not the main thread).
-    assert!(values.contains(&MAGIC), "regs->di: {:?}", inv.btf_loads);
+    assert!(values.contains(&magic), "regs->di: {:?}", inv.btf_loads);
     assert!(values.contains(&(tid as u64)), "t->pid {tid}: {:?}", inv.btf_loads);
     assert!(
         values.contains(&(std::process::id() as u64)),
@@ -245,7 +249,7 @@ fn tp_btf_loads_through_btf_pointers_are_recorded_and_replayed() {
     );
     assert!(inv.btf_loads.len() >= 5, "{:?}", inv.btf_loads);
     // In execution order: the register first, then the task's fields.
-    assert_eq!(inv.btf_loads[0].value, MAGIC);
+    assert_eq!(inv.btf_loads[0].value, magic);
     // Other syscalls stop before any load through a pointer.
     let other = last_returning(&trace, 0);
     assert!(
@@ -262,9 +266,10 @@ fn kfunc_results_are_recorded_and_replayed() {
         return;
     }
     let dir = TempDir::new("kf");
-    let obj = compile(&dir.0, "tp_btf_kfunc", KFUNC_PROGRAM);
+    let magic = MAGIC + 2;
+    let obj = compile(&dir.0, "tp_btf_kfunc", KFUNC_PROGRAM, magic);
     let out = dir.0.join("k.bpfrr");
-    let (report, trace, tid) = record_getpgid(&obj, "sys_enter", 2, &out);
+    let (report, trace, tid) = record_getpgid(&obj, magic, "sys_enter", 2, &out);
     assert!(matches!(report.stop, StopReason::Retval { value: 2, .. }), "{:?}", report.stop);
     assert!(
         !report.notes.iter().any(|n| n.contains("not recorded")),
@@ -296,4 +301,104 @@ fn kfunc_results_are_recorded_and_replayed() {
         "{names:?}"
     );
     assert_all_identical(&trace);
+}
+
+#[test]
+fn tp_btf_programs_are_loaded_for_the_tracepoint_the_driver_names() {
+    if !common::kernel_tests_enabled(
+        "tp_btf_programs_are_loaded_for_the_tracepoint_the_driver_names",
+    ) {
+        return;
+    }
+    // The section says sys_exit (same arguments as sys_enter: regs and a
+    // long). On sys_exit ctx[1] is getpgid's result, never its number, so
+    // the program returns 1 only if it really runs on sys_enter.
+    let dir = TempDir::new("re");
+    let source = TP_BTF_PROGRAM.replace("tp_btf/sys_enter", "tp_btf/sys_exit");
+    let magic = MAGIC + 3;
+    let obj = compile(&dir.0, "tp_btf_exit", &source, magic);
+    let out = dir.0.join("r.bpfrr");
+    let (report, trace, _) = record_getpgid(&obj, magic, "sys_enter", 1, &out);
+    assert!(
+        matches!(report.stop, StopReason::Retval { value: 1, .. }),
+        "{:?}",
+        report.stop
+    );
+    assert_eq!(trace.programs()[0].attach_point, "BTF tracepoint sys_enter");
+    assert_all_identical(&trace);
+}
+
+#[test]
+fn fentry_recordings_say_the_kernel_refuses_them_or_retarget() {
+    if !common::kernel_tests_enabled("fentry_recordings_say_the_kernel_refuses_them_or_retarget")
+    {
+        return;
+    }
+    let dir = TempDir::new("fe");
+    let source = r#"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("fentry/do_unlinkat")
+int on_enter(unsigned long long *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"#;
+    let obj = compile(&dir.0, "fentry", source, MAGIC);
+    let opts = RecordOptions {
+        object: obj,
+        output: dir.0.join("f.bpfrr"),
+        prepare: PrepareOptions::default(),
+        stop: StopConditions {
+            duration: Some(Duration::from_millis(200)),
+            ..StopConditions::default()
+        },
+        command_line: vec!["record_btf".into()],
+        status_line: false,
+    };
+    // Loaded for do_rmdir, not the section's do_unlinkat.
+    let spec = AttachSpec::Fentry(FentryTarget::parse("do_rmdir").unwrap());
+    let mut driver = LiveDriver::new(spec);
+    match record(&opts, &mut driver, Interrupt::manual().handle()) {
+        // This kernel (and any with lockdown or no trampoline) refuses them.
+        Err(e) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("refuses fentry/fexit programs"),
+                "{text}"
+            );
+        }
+        Ok(report) => {
+            let trace = Trace::open(&report.trace).unwrap();
+            assert!(
+                trace.programs()[0].attach_point.contains("do_rmdir"),
+                "{}",
+                trace.programs()[0].attach_point
+            );
+        }
+    }
+}
+
+#[test]
+fn a_driver_target_of_the_wrong_kind_is_refused_before_loading() {
+    if !common::kernel_tests_enabled("a_driver_target_of_the_wrong_kind_is_refused_before_loading")
+    {
+        return;
+    }
+    let dir = TempDir::new("wk");
+    let obj = compile(&dir.0, "tp_btf_task", TP_BTF_PROGRAM, MAGIC);
+    let opts = RecordOptions {
+        object: obj,
+        output: dir.0.join("w.bpfrr"),
+        prepare: PrepareOptions::default(),
+        stop: StopConditions::default(),
+        command_line: vec!["record_btf".into()],
+        status_line: false,
+    };
+    // A tp_btf program cannot be loaded as fentry.
+    let spec = AttachSpec::Fentry(FentryTarget::parse("do_rmdir").unwrap());
+    let e = record(&opts, &mut LiveDriver::new(spec), Interrupt::manual().handle())
+        .expect_err("a tp_btf program is no fentry program");
+    let text = e.to_string();
+    assert!(text.contains("on_enter"), "{text}");
+    assert!(text.contains("fentry"), "{text}");
+    assert!(!dir.0.join("w.bpfrr").exists(), "no trace is left");
 }
