@@ -12,11 +12,11 @@ use bpfrr_trace::btf::{Btf, BtfKind};
 use bpfrr_trace::catalog::{AttachType, MapType, ProgType};
 use bpfrr_trace::object::{LinkedProgram, MapDef, ObjectError, ObjectFile};
 
+use crate::attach::{AttachError, AttachSpec, FentryTarget};
 use crate::sys::{
     BpfMap, LoadedBtf, LogLevel, MapSpec, ProgInfo, ProgLoad, RecordTable, SysError, load_btf,
     possible_cpus, prog_info,
 };
-use crate::attach::{AttachError, AttachSpec, FentryTarget};
 use crate::verifier_stats::VerifierStats;
 
 /// Where the kernel's own BTF lives (CO-RE and BTF attach targets).
@@ -327,7 +327,10 @@ impl LoadedObject {
         let loaded = match load.load() {
             Ok(l) => l,
             // fentry/fexit on a kernel that refuses them: say so plainly.
-            Err(e) if is_function_tracing(&linked) && FentryTarget::explain_load_error(&e).is_some() => {
+            Err(e)
+                if is_function_tracing(&linked)
+                    && FentryTarget::explain_load_error(&e).is_some() =>
+            {
                 let why = FentryTarget::explain_load_error(&e).expect("checked");
                 return Err(LoadError::Retarget(why));
             }
@@ -422,7 +425,9 @@ impl LoadedObject {
 fn is_function_tracing(linked: &LinkedProgram) -> bool {
     ProgType::from_number(linked.prog_type) == Some(ProgType::Tracing)
         && matches!(
-            linked.expected_attach_type.and_then(AttachType::from_number),
+            linked
+                .expected_attach_type
+                .and_then(AttachType::from_number),
             Some(AttachType::TraceFentry | AttachType::TraceFexit | AttachType::ModifyReturn)
         )
 }

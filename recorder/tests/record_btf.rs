@@ -229,7 +229,11 @@ fn tp_btf_loads_through_btf_pointers_are_recorded_and_replayed() {
     let obj = compile(&dir.0, "tp_btf_task", TP_BTF_PROGRAM, magic);
     let out = dir.0.join("t.bpfrr");
     let (report, trace, tid) = record_getpgid(&obj, magic, "sys_enter", 1, &out);
-    assert!(matches!(report.stop, StopReason::Retval { value: 1, .. }), "{:?}", report.stop);
+    assert!(
+        matches!(report.stop, StopReason::Retval { value: 1, .. }),
+        "{:?}",
+        report.stop
+    );
     assert!(report.lost.is_empty(), "records lost: {:?}", report.lost);
     assert!(
         !report.notes.iter().any(|n| n.contains("not recorded")),
@@ -241,7 +245,11 @@ fn tp_btf_loads_through_btf_pointers_are_recorded_and_replayed() {
     // regs->di, t->pid, t->tgid, t->comm[0] (and the parent's pid: the
     // feeding thread is not the main thread).
     assert!(values.contains(&magic), "regs->di: {:?}", inv.btf_loads);
-    assert!(values.contains(&(tid as u64)), "t->pid {tid}: {:?}", inv.btf_loads);
+    assert!(
+        values.contains(&(tid as u64)),
+        "t->pid {tid}: {:?}",
+        inv.btf_loads
+    );
     assert!(
         values.contains(&(std::process::id() as u64)),
         "t->tgid: {:?}",
@@ -270,7 +278,11 @@ fn kfunc_results_are_recorded_and_replayed() {
     let obj = compile(&dir.0, "tp_btf_kfunc", KFUNC_PROGRAM, magic);
     let out = dir.0.join("k.bpfrr");
     let (report, trace, tid) = record_getpgid(&obj, magic, "sys_enter", 2, &out);
-    assert!(matches!(report.stop, StopReason::Retval { value: 2, .. }), "{:?}", report.stop);
+    assert!(
+        matches!(report.stop, StopReason::Retval { value: 2, .. }),
+        "{:?}",
+        report.stop
+    );
     assert!(
         !report.notes.iter().any(|n| n.contains("not recorded")),
         "{:?}",
@@ -296,10 +308,7 @@ fn kfunc_results_are_recorded_and_replayed() {
         .iter()
         .map(|k| k.name.clone())
         .collect();
-    assert!(
-        names.iter().any(|n| n == "bpf_task_from_pid"),
-        "{names:?}"
-    );
+    assert!(names.iter().any(|n| n == "bpf_task_from_pid"), "{names:?}");
     assert_all_identical(&trace);
 }
 
@@ -330,8 +339,7 @@ fn tp_btf_programs_are_loaded_for_the_tracepoint_the_driver_names() {
 
 #[test]
 fn fentry_recordings_say_the_kernel_refuses_them_or_retarget() {
-    if !common::kernel_tests_enabled("fentry_recordings_say_the_kernel_refuses_them_or_retarget")
-    {
+    if !common::kernel_tests_enabled("fentry_recordings_say_the_kernel_refuses_them_or_retarget") {
         return;
     }
     let dir = TempDir::new("fe");
@@ -361,10 +369,7 @@ char LICENSE[] SEC("license") = "GPL";
         // This kernel (and any with lockdown or no trampoline) refuses them.
         Err(e) => {
             let text = e.to_string();
-            assert!(
-                text.contains("refuses fentry/fexit programs"),
-                "{text}"
-            );
+            assert!(text.contains("refuses fentry/fexit programs"), "{text}");
         }
         Ok(report) => {
             let trace = Trace::open(&report.trace).unwrap();
@@ -395,8 +400,12 @@ fn a_driver_target_of_the_wrong_kind_is_refused_before_loading() {
     };
     // A tp_btf program cannot be loaded as fentry.
     let spec = AttachSpec::Fentry(FentryTarget::parse("do_rmdir").unwrap());
-    let e = record(&opts, &mut LiveDriver::new(spec), Interrupt::manual().handle())
-        .expect_err("a tp_btf program is no fentry program");
+    let e = record(
+        &opts,
+        &mut LiveDriver::new(spec),
+        Interrupt::manual().handle(),
+    )
+    .expect_err("a tp_btf program is no fentry program");
     let text = e.to_string();
     assert!(text.contains("on_enter"), "{text}");
     assert!(text.contains("fentry"), "{text}");

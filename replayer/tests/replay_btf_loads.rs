@@ -164,7 +164,10 @@ fn sessions_step_over_btf_loads_and_back_exactly() {
         );
         let end = s.machine().state().clone();
         assert_eq!(s.reverse_continue().reason, StopReason::Start);
-        assert!(start == *s.machine().state(), "invocation {i}: back at the start");
+        assert!(
+            start == *s.machine().state(),
+            "invocation {i}: back at the start"
+        );
         s.goto(u64::MAX);
         assert!(end == *s.machine().state(), "invocation {i}: forward again");
         s.finish_into(&mut r, i);
@@ -184,10 +187,7 @@ fn sessions_step_over_btf_loads_and_back_exactly() {
     assert_eq!((s.regs()[3], s.regs()[4]), (0, 0));
     s.goto(5);
     assert_eq!((s.regs()[3], s.regs()[4]), (42, 0xabcdef));
-    assert_eq!(
-        s.continue_().reason,
-        StopReason::Exited { r0: 0xabcdef }
-    );
+    assert_eq!(s.continue_().reason, StopReason::Exited { r0: 0xabcdef });
 }
 
 #[test]

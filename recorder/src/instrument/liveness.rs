@@ -30,12 +30,11 @@ fn uses_defs(insn: &Insn) -> (RegSet, RegSet) {
         Operand::Imm(_) => 0,
     };
     match insn {
-        Insn::Alu { dst, src, op: o, .. } => {
+        Insn::Alu {
+            dst, src, op: o, ..
+        } => {
             let reads_dst = !matches!(o, bpfrr_trace::isa::AluOp::Mov);
-            (
-                op(src) | if reads_dst { bit(*dst) } else { 0 },
-                bit(*dst),
-            )
+            (op(src) | if reads_dst { bit(*dst) } else { 0 }, bit(*dst))
         }
         Insn::Neg { dst, .. } | Insn::Endian { dst, .. } => (bit(*dst), bit(*dst)),
         Insn::MovSx { dst, src, .. } => (bit(*src), bit(*dst)),
@@ -111,7 +110,12 @@ pub fn live_before(prog: &CheckedProgram) -> Vec<RegSet> {
 /// Registers live right after the instruction at `pc` when it falls
 /// through (a load, an ALU operation).
 pub fn live_after(live: &[RegSet], prog: &CheckedProgram, pc: usize) -> RegSet {
-    let slots = prog.insns.get(pc).copied().flatten().map_or(1, |i| i.slots());
+    let slots = prog
+        .insns
+        .get(pc)
+        .copied()
+        .flatten()
+        .map_or(1, |i| i.slots());
     live.get(pc + slots).copied().unwrap_or(0)
 }
 
@@ -137,7 +141,11 @@ mod tests {
         ];
         let c = check(&p).unwrap();
         let live = live_before(&c);
-        assert_eq!(live[0], bit(1) | bit(0), "r1 read; r0 reaches exit via 2->4");
+        assert_eq!(
+            live[0],
+            bit(1) | bit(0),
+            "r1 read; r0 reaches exit via 2->4"
+        );
         // After 0: r2 (the branch) and r0; r3 is written at 1 before 3 reads it.
         assert_eq!(live_after(&live, &c, 0), bit(2) | bit(0));
         assert_eq!(live_after(&live, &c, 1), bit(2) | bit(3) | bit(0));
@@ -157,7 +165,15 @@ mod tests {
         let c = check(&p).unwrap();
         let live = live_before(&c);
         assert_eq!(live_after(&live, &c, 2), bit(0) | bit(6));
-        assert_eq!(live[2], ARGS | bit(6), "the call reads r1-r5 and r6 survives it");
-        assert_eq!(live_after(&live, &c, 0), ARGS, "r6 is written before it is read");
+        assert_eq!(
+            live[2],
+            ARGS | bit(6),
+            "the call reads r1-r5 and r6 survives it"
+        );
+        assert_eq!(
+            live_after(&live, &c, 0),
+            ARGS,
+            "r6 is written before it is read"
+        );
     }
 }

@@ -90,7 +90,9 @@ pub fn find_sites(log: &str, prog: &CheckedProgram) -> LogSites {
         let set: RegSet = v.regs.iter().fold(0, |acc, (r, _)| acc | 1 << (r & 15));
         let all = &mut set_on_all[v.insn];
         *all = Some(all.map_or(set, |a| a & set));
-        if v.reg(*src).is_some_and(|r| matches!(r.kind, RegKind::Btf(_))) {
+        if v.reg(*src)
+            .is_some_and(|r| matches!(r.kind, RegKind::Btf(_)))
+        {
             btf_source[v.insn] = true;
         }
     }

@@ -650,8 +650,12 @@ fn btf_loads_are_recorded_with_their_live_registers_kept() {
         *i,
         Insn::Store { dst: 0, off, src: Operand::Reg(7), .. } if off == BTF_LOAD_VALUE
     )));
-    assert!(!probe6.iter().any(|i| matches!(*i, Insn::Store { dst: 10, src: Operand::Reg(r), .. } if r != 0)),
-        "no register but the probe's own r0 is saved");
+    assert!(
+        !probe6
+            .iter()
+            .any(|i| matches!(*i, Insn::Store { dst: 10, src: Operand::Reg(r), .. } if r != 0)),
+        "no register but the probe's own r0 is saved"
+    );
     // The kfunc probe: a helper record of call kind 1 (kfunc) with its BTF id.
     let at5 = out.orig_to_new[5] as usize;
     let probe5: Vec<Insn> = (at5 + 1..out.orig_to_new[6] as usize)

@@ -14,9 +14,9 @@ use bpfrr_trace::isa::{Insn, RawInsn, check, encode_all};
 use bpfrr_trace::trace::{Map as TraceMap, Program as TraceProgram, SnapshotTime, Trace};
 
 use crate::env::recorded::ReplayTables;
-use crate::verifier::btf_loads::btf_pointer_loads_in;
 use crate::env::{ModelConfig, ModelEnv};
 use crate::maps::{Map, MapDef};
+use crate::verifier::btf_loads::btf_pointer_loads_in;
 use crate::vm::{
     Context, Limits, PT_REGS_SIZE, Program, SkBuff, SkbProgram, SourceLine, XdpMd, sk_buff, xdp_md,
 };

@@ -187,16 +187,17 @@ impl Machine {
                             Ok(v) => v,
                             // Kernel memory read through a BTF pointer: the
                             // environment may hold the recorded value.
-                            Err(k) => match recorded_load::<REC, E>(
-                                st, env, log, prog, pc, addr, size, k,
-                            ) {
-                                Ok(v) => v,
-                                Err(f) => {
-                                    st.pc = pc;
-                                    st.steps = start_steps + (total - left);
-                                    return Err(f);
+                            Err(k) => {
+                                match recorded_load::<REC, E>(st, env, log, prog, pc, addr, size, k)
+                                {
+                                    Ok(v) => v,
+                                    Err(f) => {
+                                        st.pc = pc;
+                                        st.steps = start_steps + (total - left);
+                                        return Err(f);
+                                    }
                                 }
-                            },
+                            }
                         };
                         w!(d, v)
                     }
