@@ -116,6 +116,27 @@ impl Machine {
                     }
                 };
             }
+            // A load; one that hits no region may be a read of kernel
+            // memory through a BTF pointer whose value the environment
+            // recorded (`recorded_load`), else it faults.
+            macro_rules! load {
+                ($addr:expr, $size:expr) => {{
+                    let addr: u64 = $addr;
+                    match st.mem.load(addr, $size as usize) {
+                        Ok(v) => v,
+                        Err(k) => {
+                            match recorded_load::<REC, E>(st, env, log, prog, pc, addr, $size, k) {
+                                Ok(v) => v,
+                                Err(f) => {
+                                    st.pc = pc;
+                                    st.steps = start_steps + (total - left);
+                                    return Err(f);
+                                }
+                            }
+                        }
+                    }
+                }};
+            }
             macro_rules! store {
                 ($addr:expr, $size:expr, $v:expr) => {{
                     let undo = mem!(st.mem.store::<REC>($addr, $size as usize, $v));
@@ -180,26 +201,13 @@ impl Machine {
                     fault!(FaultKind::BadCallTarget { target: pc as u64 });
                 };
                 match op {
-                    Op::Load { d, s, off, size } | Op::LoadSx { d, s, off, size } => {
-                        let addr = r!(s).wrapping_add(off as i64 as u64);
-                        let v = match st.mem.load(addr, size as usize) {
-                            Ok(v) if matches!(op, Op::LoadSx { .. }) => sext(v, size),
-                            Ok(v) => v,
-                            // Kernel memory read through a BTF pointer: the
-                            // environment may hold the recorded value.
-                            Err(k) => {
-                                match recorded_load::<REC, E>(st, env, log, prog, pc, addr, size, k)
-                                {
-                                    Ok(v) => v,
-                                    Err(f) => {
-                                        st.pc = pc;
-                                        st.steps = start_steps + (total - left);
-                                        return Err(f);
-                                    }
-                                }
-                            }
-                        };
+                    Op::Load { d, s, off, size } => {
+                        let v = load!(r!(s).wrapping_add(off as i64 as u64), size);
                         w!(d, v)
+                    }
+                    Op::LoadSx { d, s, off, size } => {
+                        let v = load!(r!(s).wrapping_add(off as i64 as u64), size);
+                        w!(d, sext(v, size))
                     }
                     Op::StoreR { d, s, off, size } => {
                         store!(r!(d).wrapping_add(off as i64 as u64), size, r!(s))
@@ -400,7 +408,7 @@ fn packet_load(mem: &super::memory::Memory, off: i32, size: u8) -> Option<u64> {
 /// A load that hit no region of memory: asks the environment for a
 /// recorded value (a read through a BTF pointer); otherwise the fault `k`.
 /// The value is the destination register as the kernel left it (already
-/// zero- or sign-extended).
+/// zero- or sign-extended; sign-extending it again changes nothing).
 #[allow(clippy::too_many_arguments)]
 #[cold]
 #[inline(never)]
