@@ -65,6 +65,14 @@ impl LogSites {
 
 /// Reads the sites out of the original program's verifier log.
 pub fn find_sites(log: &str, prog: &CheckedProgram) -> LogSites {
+    // Most programs have neither: spare them parsing a long log.
+    let has_kfuncs = prog
+        .insns
+        .iter()
+        .any(|i| matches!(i, Some(Insn::Call(CallTarget::Kfunc { .. }))));
+    if !has_kfuncs && !log.contains("ptr_") {
+        return LogSites::default();
+    }
     let parsed = VerifierLog::parse(log);
     let n = prog.insns.len();
     // Per instruction: a BTF pointer was the load's source on some path;

@@ -100,7 +100,8 @@ pub fn record(
         command: opts.command_line.clone(),
         start_time_ns,
         n_cpus: possible_cpus() as u32,
-        notes: String::new(),
+        // What the recording leaves out (calls, loads not recorded), for `bpfrr info`.
+        notes: prepared.notes.join("\n"),
     };
     let mut writer = TraceWriter::create(&opts.output, meta, programs, maps)?;
     let mut ring = RingReader::new(&prepared.bpfrr.ringbuf).map_err(RecordError::Ring)?;
