@@ -173,6 +173,7 @@ mod overhead {
             buffer_size: Some(BUFFER),
             snaplen,
             hints,
+            retarget: None,
         };
         let obj = samples().join(format!("{}.bpf.o", case.sample));
         let prepared = prepare::prepare(&obj, &opts).map_err(|e| e.to_string())?;

@@ -12,6 +12,7 @@ use bpfrr_trace::btf::{Btf, BtfKind};
 use bpfrr_trace::catalog::{AttachType, MapType, ProgType};
 use bpfrr_trace::object::{LinkedProgram, MapDef, ObjectError, ObjectFile};
 
+use crate::attach::{AttachError, AttachSpec, FentryTarget};
 use crate::sys::{
     BpfMap, LoadedBtf, LogLevel, MapSpec, ProgInfo, ProgLoad, RecordTable, SysError, load_btf,
     possible_cpus, prog_info,
@@ -68,6 +69,9 @@ pub enum LoadError {
         #[source]
         source: SysError,
     },
+    /// The program does not fit the attach target it is loaded for.
+    #[error("{0}")]
+    Retarget(AttachError),
     #[error(
         "program {program:?} has section {section:?}, which names no program type bpfrr knows; rename the section (e.g. SEC(\"xdp\"))"
     )]
@@ -103,6 +107,10 @@ pub struct LoadOptions {
     /// Apply CO-RE relocations against the running kernel's BTF (when the
     /// kernel has one). Off: keep the offsets clang compiled.
     pub core: bool,
+    /// Load a tracing program for this attach target instead of the one
+    /// its section names (`--fentry FUNC`, `--tp-btf NAME`): the kernel
+    /// fixes the target at load time.
+    pub retarget: Option<AttachSpec>,
 }
 
 impl Default for LoadOptions {
@@ -111,6 +119,7 @@ impl Default for LoadOptions {
             log_level: LogLevel::FULL,
             prog_flags: 0,
             core: true,
+            retarget: None,
         }
     }
 }
@@ -242,7 +251,7 @@ impl LoadedObject {
         opts: &LoadOptions,
     ) -> Result<LoadedProgram, LoadError> {
         let fds = self.map_fds();
-        let linked = if opts.core {
+        let mut linked = if opts.core {
             match self.vmlinux_btf().map(<[u8]>::to_vec) {
                 Ok(vmlinux) => self.object.link_with_btf(name, &fds, &vmlinux)?,
                 Err(reason) => {
@@ -273,6 +282,9 @@ impl LoadedObject {
                 program: linked.name.clone(),
                 section: linked.section.clone(),
             });
+        }
+        if let Some(spec) = &opts.retarget {
+            spec.prepare(&mut linked).map_err(LoadError::Retarget)?;
         }
         let attach_btf_id = self.attach_btf_id(&linked)?;
 
@@ -314,6 +326,14 @@ impl LoadedObject {
         }
         let loaded = match load.load() {
             Ok(l) => l,
+            // fentry/fexit on a kernel that refuses them: say so plainly.
+            Err(e)
+                if is_function_tracing(&linked)
+                    && FentryTarget::explain_load_error(&e).is_some() =>
+            {
+                let why = FentryTarget::explain_load_error(&e).expect("checked");
+                return Err(LoadError::Retarget(why));
+            }
             Err(SysError::Rejected { errno, log }) => {
                 return Err(LoadError::Rejected {
                     program: linked.name.clone(),
@@ -399,6 +419,17 @@ impl LoadedObject {
         }
         Some(out)
     }
+}
+
+/// fentry, fexit and fmod_ret programs (BPF trampoline).
+fn is_function_tracing(linked: &LinkedProgram) -> bool {
+    ProgType::from_number(linked.prog_type) == Some(ProgType::Tracing)
+        && matches!(
+            linked
+                .expected_attach_type
+                .and_then(AttachType::from_number),
+            Some(AttachType::TraceFentry | AttachType::TraceFexit | AttachType::ModifyReturn)
+        )
 }
 
 /// Map indices standing in for fds: enough to link (for the BTF) before

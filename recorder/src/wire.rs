@@ -77,6 +77,10 @@ pub const TAIL_INDEX: i16 = 32;
 pub const TAIL_MAP: i16 = 36;
 pub const TAIL_LEN: usize = 40;
 
+/// BTF-load payload: the value the load left in its destination register.
+pub const BTF_LOAD_VALUE: i16 = 32;
+pub const BTF_LOAD_LEN: usize = 40;
+
 /// `len` value meaning "the program has no packet".
 pub const NO_PACKET: u32 = u32::MAX;
 
@@ -100,6 +104,8 @@ pub enum RecordKind {
     Helper = 2,
     TailCall = 3,
     Exit = 4,
+    /// A load through a BTF pointer (kernel memory) and its value.
+    BtfLoad = 5,
 }
 
 impl RecordKind {
@@ -109,6 +115,7 @@ impl RecordKind {
             2 => RecordKind::Helper,
             3 => RecordKind::TailCall,
             4 => RecordKind::Exit,
+            5 => RecordKind::BtfLoad,
             _ => return None,
         })
     }
@@ -184,6 +191,8 @@ pub enum Record {
         r0: u64,
         packet: Option<Captured>,
     },
+    /// `header.insn` is the load instruction.
+    BtfLoad { header: Header, value: u64 },
 }
 
 impl Record {
@@ -192,7 +201,8 @@ impl Record {
             Record::Entry { header, .. }
             | Record::Helper { header, .. }
             | Record::TailCall { header, .. }
-            | Record::Exit { header, .. } => header,
+            | Record::Exit { header, .. }
+            | Record::BtfLoad { header, .. } => header,
         }
     }
 }
@@ -363,6 +373,10 @@ pub fn decode(bytes: &[u8]) -> Result<Record, WireError> {
             };
             Record::Exit { header, r0, packet }
         }
+        RecordKind::BtfLoad => Record::BtfLoad {
+            header,
+            value: r.u64(o(BTF_LOAD_VALUE), "BTF-load record")?,
+        },
     })
 }
 
@@ -382,6 +396,7 @@ pub fn encode(record: &Record) -> Vec<u8> {
         Record::Helper { header, .. } => (RecordKind::Helper, header),
         Record::TailCall { header, .. } => (RecordKind::TailCall, header),
         Record::Exit { header, .. } => (RecordKind::Exit, header),
+        Record::BtfLoad { header, .. } => (RecordKind::BtfLoad, header),
     };
     put(&mut b, o(HDR_KIND), &(kind as u16).to_le_bytes());
     put(&mut b, o(HDR_FLAGS), &h.flags.to_le_bytes());
@@ -465,6 +480,9 @@ pub fn encode(record: &Record) -> Vec<u8> {
             }
             b.resize(EXIT_PKT + pad8(pc), 0);
         }
+        Record::BtfLoad { value, .. } => {
+            put(&mut b, o(BTF_LOAD_VALUE), &value.to_le_bytes());
+        }
     }
     b
 }
@@ -537,6 +555,10 @@ mod tests {
                 header: header(),
                 index: 4,
                 map: None,
+            },
+            Record::BtfLoad {
+                header: header(),
+                value: 0xffff_8881_0000_1234,
             },
             Record::Exit {
                 header: header(),

@@ -73,3 +73,66 @@ fn core_moves_field_offsets_to_the_target_kernels() {
     );
     assert_eq!(core.attach_point, "sched_switch");
 }
+
+const KFUNC_SOURCE: &str = r#"
+struct task_struct { int pid; } __attribute__((preserve_access_index));
+extern struct task_struct *bpf_task_from_pid(int pid) __attribute__((section(".ksyms")));
+extern void bpf_task_release(struct task_struct *p) __attribute__((section(".ksyms")));
+__attribute__((section("tp_btf/sched_switch"), used))
+int find(void *ctx)
+{
+    struct task_struct *t = bpf_task_from_pid(1);
+    if (!t)
+        return 0;
+    bpf_task_release(t);
+    return 1;
+}
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";
+"#;
+
+#[test]
+fn ksym_function_calls_link_as_kfunc_calls_by_kernel_btf_id() {
+    let Ok(vmlinux) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+        eprintln!("no /sys/kernel/btf/vmlinux; nothing to check");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("bpfrr-object-kfunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("kfunc.bpf.c");
+    let obj_path = dir.join("kfunc.bpf.o");
+    std::fs::write(&src, KFUNC_SOURCE).unwrap();
+    let status = Command::new("clang-19")
+        .args(["-g", "-O2", "-target", "bpf", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj_path)
+        .status();
+    let Ok(status) = status else {
+        eprintln!("clang-19 is not installed; nothing to check");
+        return;
+    };
+    assert!(status.success(), "clang-19 failed on the test program");
+    let bytes = std::fs::read(&obj_path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let kernel = Btf::parse(&vmlinux).unwrap();
+    let want: Vec<i32> = ["bpf_task_from_pid", "bpf_task_release"]
+        .iter()
+        .map(|n| kernel.find_by_name(BtfKind::Func, n).unwrap() as i32)
+        .collect();
+    let obj = ObjectFile::parse(&bytes).unwrap();
+    let linked = obj.link_with_btf("find", &[], &vmlinux).unwrap();
+    let kfunc_calls: Vec<i32> = linked
+        .insns
+        .iter()
+        .filter(|i| i.code == 0x85 && i.src == bpfrr_trace::isa::opcode::PSEUDO_CALL_KFUNC)
+        .map(|i| i.imm)
+        .collect();
+    assert_eq!(kfunc_calls, want);
+    // Without the kernel's BTF the call cannot be resolved: one clear error.
+    let e = obj.link("find", &[]).unwrap_err().to_string();
+    assert!(
+        e.contains("bpf_task_from_pid") && e.contains("kernel's BTF"),
+        "{e}"
+    );
+}

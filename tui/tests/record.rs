@@ -388,6 +388,103 @@ fn raw_tracepoint_records_from_its_context() {
     assert_eq!(end.entries[0].value, 3u64.to_le_bytes());
 }
 
+/// A tp_btf program whose section names sys_exit, recorded on sys_enter:
+/// for getpgid(TP_BTF_MAGIC) it reads the syscall's register and the
+/// current task's pid through BTF pointers and returns 1 (on sys_exit,
+/// ctx[1] would be the result, never the syscall number).
+const TP_BTF_PROGRAM: &str = r#"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct pt_regs { unsigned long di; } __attribute__((preserve_access_index));
+struct task_struct { int pid; } __attribute__((preserve_access_index));
+
+SEC("tp_btf/sys_exit")
+int on_syscall(unsigned long long *ctx)
+{
+    struct pt_regs *regs = (void *)ctx[0];
+    if (ctx[1] != SYS_GETPGID || regs->di != MAGIC)
+        return 0;
+    struct task_struct *t = bpf_get_current_task_btf();
+    return t->pid > 0 ? 1 : 2;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"#;
+const TP_BTF_MAGIC: u64 = 0x6274_6631;
+
+#[test]
+fn tp_btf_records_on_the_tracepoint_named_on_the_command_line() {
+    if !kernel_tests_enabled("tp_btf_records_on_the_tracepoint_named_on_the_command_line") {
+        return;
+    }
+    let dir = tempdir();
+    let src = dir.path().join("tpbtf.bpf.c");
+    std::fs::write(&src, TP_BTF_PROGRAM).unwrap();
+    let arch_inc = format!("-I/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    let st = Command::new("clang-19")
+        .args(["-O2", "-g", "-target", "bpf", &arch_inc])
+        .arg(format!("-DSYS_GETPGID={}", libc::SYS_getpgid))
+        .arg(format!("-DMAGIC={TP_BTF_MAGIC:#x}"))
+        .arg("-c")
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.path().join("tpbtf.bpf.o"))
+        .status()
+        .expect("clang-19 is installed (scripts/setup.sh)");
+    assert!(st.success());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let o = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                // SAFETY: getpgid takes an integer and touches no memory.
+                unsafe { libc::syscall(libc::SYS_getpgid, TP_BTF_MAGIC) };
+            }
+        });
+        let o = bpfrr(
+            dir.path(),
+            &[
+                "tpbtf.bpf.o",
+                "--tp-btf",
+                "sys_enter",
+                "--until-retval",
+                "1",
+                "--duration",
+                "30s",
+                "-o",
+                "t.bpfrr",
+            ],
+        );
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        o
+    });
+    assert!(o.ok, "{}\n{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("returned 1"),
+        "{}\n{}",
+        o.stdout,
+        o.stderr
+    );
+    let trace = Trace::open(dir.path().join("t.bpfrr")).unwrap();
+    let n = trace.invocation_count();
+    assert!(
+        o.stdout
+            .contains(&format!("{n}/{n} invocations replayed identically")),
+        "{}",
+        o.stdout
+    );
+    let last = trace.invocation_owned(n - 1).unwrap();
+    assert_eq!(last.retval, 1);
+    let values: Vec<u64> = last.btf_loads.iter().map(|l| l.value).collect();
+    assert_eq!(
+        values.first(),
+        Some(&TP_BTF_MAGIC),
+        "regs->di first: {values:?}"
+    );
+    assert_eq!(values.len(), 2, "regs->di and t->pid: {values:?}");
+}
+
 /// The committed fixtures (samples/traces/, made by samples/traces/record.sh)
 /// open and replay identically on any machine, without root.
 #[test]

@@ -62,6 +62,15 @@ impl Driver for LiveDriver {
         }
     }
 
+    fn retarget(&self) -> Option<AttachSpec> {
+        // Tracing programs are loaded for the target named on the command
+        // line, whatever their section says.
+        match &self.spec {
+            AttachSpec::Fentry(_) | AttachSpec::TpBtf(_) => Some(self.spec.clone()),
+            _ => None,
+        }
+    }
+
     fn start(&mut self, target: &DriverTarget<'_>) -> Result<(), DriverError> {
         // The BTF target the program was loaded for (tracing programs).
         let attach_btf_id = prog_info(target.prog_fd)

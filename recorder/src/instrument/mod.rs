@@ -16,15 +16,20 @@
 //! pseudo func), func_info and line_info offset is moved accordingly.
 //!
 //! Probes (see [`probes`]): the entry block; a helper record after every
-//! helper call (argument registers it needs are spilled before the call);
-//! a tail-call record before `bpf_tail_call` and a pending-flag reset after
-//! it; an exit record before every `exit` of the main function. Every
-//! subprogram and callback is covered because probes are placed per call
-//! site, wherever it is.
+//! helper call (argument registers it needs are spilled before the call)
+//! and after every kfunc call (r0, under the kfunc's BTF id); a tail-call
+//! record before `bpf_tail_call` and a pending-flag reset after it; a
+//! BTF-load record after every load through a BTF pointer (which loads
+//! those are comes from the original's verifier log, see [`sites`]); an
+//! exit record before every `exit` of the main function. Every subprogram
+//! and callback is covered because probes are placed per instruction,
+//! wherever it is.
 
 pub mod asm;
 pub mod dataflow;
+pub mod liveness;
 pub mod probes;
+pub mod sites;
 
 use bpfrr_trace::catalog::{MapType, OutSize, RetKind, helper};
 use bpfrr_trace::isa::{
@@ -36,6 +41,7 @@ use dataflow::Val;
 pub use probes::{
     CtxCapture, CtxField, OutputPlan, PacketAccess, ProbeConfig, SCRATCH_BYTES, SizeSource,
 };
+pub use sites::{BtfLoadSite, KfuncSite, LogSites, find_sites};
 
 use probes::{Frame, HELPER_TAIL_CALL};
 
@@ -72,7 +78,12 @@ pub struct Instrumented {
     pub exit_probes: usize,
     /// Number of tail calls that record their target.
     pub tail_call_probes: usize,
-    /// Calls that are not recorded, with why (kfuncs, spin locks).
+    /// Number of kfunc calls that record their result.
+    pub kfunc_probes: usize,
+    /// Number of loads through BTF pointers that record their value.
+    pub btf_load_probes: usize,
+    /// Calls that are not recorded, with why (spin locks, kfuncs the
+    /// verifier log does not show or that run under a lock).
     pub unprobed_calls: Vec<(u32, String)>,
 }
 
@@ -140,6 +151,7 @@ pub fn instrument(
     let mut jump_target = vec![0usize; n];
     let mut orig_pos = vec![0usize; n];
     let mut result_stats = (0usize, 0usize, 0usize);
+    let (mut kfunc_probes, mut btf_load_probes) = (0usize, 0usize);
     let mut unprobed = Vec::new();
 
     let emit = |out: &mut Vec<RawInsn>, map: &mut Vec<u32>, insns: Vec<RawInsn>, orig: usize| {
@@ -202,8 +214,22 @@ pub fn instrument(
                 ));
                 result_stats.0 += 1;
             }
-            Insn::Call(CallTarget::Kfunc { btf_id, .. }) => {
-                unprobed.push((pc as u32, format!("kfunc btf id {btf_id}")));
+            Insn::Call(CallTarget::Kfunc { btf_id, .. }) => match kfunc_probe(cfg, pc) {
+                Ok(returns_value) => {
+                    after = Some(probes::after_kfunc(
+                        cfg,
+                        fr,
+                        pc as u32,
+                        btf_id as u32,
+                        returns_value,
+                    ));
+                    kfunc_probes += 1;
+                }
+                Err(why) => unprobed.push((pc as u32, format!("kfunc btf id {btf_id}: {why}"))),
+            },
+            Insn::Load { .. } if let Some(site) = cfg.sites.btf_load_at(pc) => {
+                after = Some(probes::after_btf_load(cfg, fr, site));
+                btf_load_probes += 1;
             }
             Insn::Exit if fn_of(pc) == 0 => {
                 emit(
@@ -300,8 +326,30 @@ pub fn instrument(
         helper_probes: result_stats.0,
         exit_probes: result_stats.1,
         tail_call_probes: result_stats.2,
+        kfunc_probes,
+        btf_load_probes,
         unprobed_calls: unprobed,
     })
+}
+
+/// Whether the kfunc call at `pc` can be probed, and if so whether it
+/// leaves a value in r0 (from the verifier log: a void kfunc leaves r0
+/// unset, and reading it would be rejected).
+fn kfunc_probe(cfg: &ProbeConfig, pc: usize) -> Result<bool, &'static str> {
+    let Some(site) = cfg.sites.kfunc_at(pc) else {
+        return Err("the verifier log does not show it");
+    };
+    // These run with a bpf_spin_lock held (or take one): no helper call,
+    // so no probe, may follow them.
+    const UNDER_LOCK: [&str; 4] = ["bpf_rbtree_", "bpf_list_", "bpf_res_spin_", "bpf_spin_"];
+    if site
+        .name
+        .as_deref()
+        .is_some_and(|n| UNDER_LOCK.iter().any(|p| n.starts_with(p)))
+    {
+        return Err("it runs under a spin lock, where the probe's helper calls are not allowed");
+    }
+    Ok(site.returns_value)
 }
 
 /// The outputs to capture after a call of helper `id`, and whether it

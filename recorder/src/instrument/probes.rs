@@ -19,6 +19,7 @@
 use crate::wire::*;
 
 use super::asm::{Block, Label, Sz};
+use super::sites::{BtfLoadSite, LogSites};
 
 /// Helper ids the probes call.
 pub const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
@@ -134,6 +135,9 @@ pub struct ProbeConfig {
     pub meta_cap: u32,
     /// Bytes captured of a helper output whose size is not a known constant.
     pub output_cap: u32,
+    /// What the original's verifier log says about loads through BTF
+    /// pointers and kfunc calls (empty: nothing known, none probed).
+    pub sites: LogSites,
 }
 
 /// Where a helper output's size comes from, resolved for one call site.
@@ -448,6 +452,39 @@ pub fn after_helper(
     returns_value: bool,
     outputs: &[OutputPlan],
 ) -> Block {
+    after_call(
+        cfg,
+        fr,
+        insn,
+        CallKind::Helper,
+        helper_id,
+        returns_value,
+        outputs,
+    )
+}
+
+/// After a kfunc call: record r0 (unless the kfunc is void) under the
+/// kfunc's BTF id; r0 is restored at the end. Only r0 is live among r0-r5
+/// after the call, as after a helper.
+pub fn after_kfunc(
+    cfg: &ProbeConfig,
+    fr: Frame,
+    insn: u32,
+    btf_id: u32,
+    returns_value: bool,
+) -> Block {
+    after_call(cfg, fr, insn, CallKind::Kfunc, btf_id, returns_value, &[])
+}
+
+fn after_call(
+    cfg: &ProbeConfig,
+    fr: Frame,
+    insn: u32,
+    kind: CallKind,
+    helper_id: u32,
+    returns_value: bool,
+    outputs: &[OutputPlan],
+) -> Block {
     let mut b = Block::new();
     if returns_value {
         b.stx(Sz::DW, 10, fr.r0(), 0);
@@ -462,7 +499,11 @@ pub fn after_helper(
         &|_| {},
     );
     b.st(Sz::W, 0, HELPER_ID as i64, helper_id as i32);
-    b.st(Sz::B, 0, HELPER_CALL_KIND as i64, 0);
+    let kind_byte = match kind {
+        CallKind::Helper => 0,
+        CallKind::Kfunc => 1,
+    };
+    b.st(Sz::B, 0, HELPER_CALL_KIND as i64, kind_byte);
     b.st(Sz::B, 0, HELPER_N_OUT as i64, outputs.len() as i32);
     if returns_value {
         b.ldx(Sz::DW, 2, 10, fr.r0());
@@ -538,5 +579,44 @@ pub fn after_tail_call(cfg: &ProbeConfig, fr: Frame) -> Block {
     b.jeq(0, 0, end);
     b.st(Sz::DW, 0, STATE_TAIL_PENDING as i64, 0);
     b.bind(end);
+    b
+}
+
+/// The scratch slot that keeps caller-saved register `r` (0-5) around a
+/// probe in the middle of straight-line code.
+fn kept_slot(fr: Frame, r: u8) -> i64 {
+    if r == 0 { fr.r0() } else { fr.arg(r - 1) }
+}
+
+/// After a load through a BTF pointer: record the loaded value (the
+/// destination register). Any register may be live here, so the
+/// caller-saved registers in `site.keep` (the live ones, and the
+/// destination when it is one of them) are saved before the probe's helper
+/// calls and restored after; r6-r9 are never touched.
+pub fn after_btf_load(cfg: &ProbeConfig, fr: Frame, site: &BtfLoadSite) -> Block {
+    let mut b = Block::new();
+    let kept: Vec<u8> = (0..=5u8).filter(|r| site.keep & (1 << r) != 0).collect();
+    for &r in &kept {
+        b.stx(Sz::DW, 10, kept_slot(fr, r), r);
+    }
+    let end = begin(
+        &mut b,
+        cfg,
+        fr,
+        RecordKind::BtfLoad,
+        site.insn as u32,
+        BTF_LOAD_LEN,
+        &|_| {},
+    );
+    if site.dst <= 5 {
+        b.ldx(Sz::DW, 2, 10, kept_slot(fr, site.dst));
+        b.stx(Sz::DW, 0, BTF_LOAD_VALUE as i64, 2);
+    } else {
+        b.stx(Sz::DW, 0, BTF_LOAD_VALUE as i64, site.dst);
+    }
+    submit(&mut b, fr, end);
+    for &r in &kept {
+        b.ldx(Sz::DW, r, 10, kept_slot(fr, r));
+    }
     b
 }

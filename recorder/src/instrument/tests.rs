@@ -31,6 +31,7 @@ fn cfg(packet: PacketAccess) -> ProbeConfig {
         packet_cap: 256,
         meta_cap: 32,
         output_cap: 128,
+        sites: LogSites::default(),
     }
 }
 
@@ -515,4 +516,181 @@ fn probe_ld_imm64_decodes_as_a_map_load() {
         }
     );
     let _ = opcode::PSEUDO_MAP_FD;
+}
+
+/// A tp_btf-like program: a context load, a load through the BTF pointer
+/// it gave (r3 = task->pid, r4 live across it), a kfunc taking r1.
+fn btf_program() -> LinkedProgram {
+    let insns = vec![
+        /* 0 */ ins(CLASS_LDX | SIZE_DW | MODE_MEM, 2, 1, 8, 0),
+        /* 1 */ ins(CLASS_ALU64 | ALU_MOV | SRC_K, 4, 0, 0, 5),
+        /* 2 */ ins(CLASS_LDX | SIZE_W | MODE_MEM, 3, 2, 1234, 0),
+        /* 3 */ ins(CLASS_ALU64 | ALU_ADD | SRC_X, 3, 4, 0, 0),
+        /* 4 */ ins(CLASS_ALU64 | ALU_MOV | SRC_X, 1, 3, 0, 0),
+        /* 5 */ ins(CLASS_JMP | JMP_CALL, 0, PSEUDO_CALL_KFUNC, 0, 777),
+        /* 6 */ ins(CLASS_LDX | SIZE_W | MODE_MEM, 7, 2, 16, 0),
+        /* 7 */ ins(CLASS_ALU64 | ALU_MOV | SRC_K, 0, 0, 0, 0),
+        /* 8 */ ins(CLASS_JMP | JMP_EXIT, 0, 0, 0, 0),
+    ];
+    let mut p = sample_program();
+    p.functions = vec![LinkedFunction {
+        name: "main".into(),
+        start: 0,
+        len: insns.len(),
+    }];
+    p.insns = insns;
+    p.func_info.truncate(1);
+    p.line_info.truncate(1);
+    p
+}
+
+fn btf_cfg() -> ProbeConfig {
+    let mut c = cfg(PacketAccess::None);
+    c.ctx = CtxCapture::Bytes(16);
+    c.sites = LogSites {
+        btf_loads: vec![
+            BtfLoadSite {
+                insn: 2,
+                dst: 3,
+                keep: 1 << 3 | 1 << 4,
+            },
+            // r7 = *(u32 *)(r2 + 16): the destination is callee-saved.
+            BtfLoadSite {
+                insn: 6,
+                dst: 7,
+                keep: 0,
+            },
+        ],
+        kfuncs: vec![KfuncSite {
+            insn: 5,
+            name: Some("bpf_task_from_pid".into()),
+            returns_value: true,
+        }],
+        unrecorded_loads: Vec::new(),
+    };
+    c
+}
+
+#[test]
+fn btf_loads_are_recorded_with_their_live_registers_kept() {
+    let p = btf_program();
+    let out = instrument(&p, &[0], &maps(), &btf_cfg()).unwrap();
+    check_invariants(&p, &[0], &out);
+    assert_eq!(out.btf_load_probes, 2);
+    assert_eq!(out.kfunc_probes, 1);
+    assert!(out.unprobed_calls.is_empty());
+    let new = check(&out.program.insns).unwrap();
+    let fr = probes::Frame::new(0);
+    // The probe after the load at 2: its code maps to 2 and sits right
+    // after the load; it saves r3 and r4 first and restores them last.
+    let load_at = out.orig_to_new[2] as usize;
+    let probe: Vec<Insn> = (load_at + 1..out.orig_to_new[3] as usize)
+        .filter_map(|i| new.insns[i])
+        .collect();
+    assert!(
+        (load_at + 1..out.orig_to_new[3] as usize).all(|i| out.new_to_orig[i] == 2),
+        "the probe belongs to the load"
+    );
+    assert_eq!(
+        &probe[..2],
+        &[
+            Insn::Store {
+                size: bpfrr_trace::isa::Size::DW,
+                dst: 10,
+                off: fr.arg(2) as i16,
+                src: Operand::Reg(3)
+            },
+            Insn::Store {
+                size: bpfrr_trace::isa::Size::DW,
+                dst: 10,
+                off: fr.arg(3) as i16,
+                src: Operand::Reg(4)
+            },
+        ]
+    );
+    let n = probe.len();
+    assert_eq!(
+        &probe[n - 2..],
+        &[
+            Insn::Load {
+                size: bpfrr_trace::isa::Size::DW,
+                signed: false,
+                dst: 3,
+                src: 10,
+                off: fr.arg(2) as i16
+            },
+            Insn::Load {
+                size: bpfrr_trace::isa::Size::DW,
+                signed: false,
+                dst: 4,
+                src: 10,
+                off: fr.arg(3) as i16
+            },
+        ]
+    );
+    // It writes a BtfLoad record for instruction 2 with the saved r3.
+    let has_store = |probe: &[Insn], off: i16, v: i32| {
+        probe.iter().any(|i| {
+            matches!(*i, Insn::Store { dst: 0, off: o, src: Operand::Imm(x), .. } if o == off && x == v)
+        })
+    };
+    assert!(has_store(&probe, HDR_KIND, RecordKind::BtfLoad as i32));
+    assert!(has_store(&probe, HDR_INSN, 2));
+    assert!(probe.iter().any(|i| matches!(
+        *i,
+        Insn::Store { dst: 0, off, src: Operand::Reg(2), .. } if off == BTF_LOAD_VALUE
+    )));
+    // The load at 6 into r7 keeps nothing and stores r7 itself.
+    let at6 = out.orig_to_new[6] as usize;
+    let probe6: Vec<Insn> = (at6 + 1..out.orig_to_new[7] as usize)
+        .filter_map(|i| new.insns[i])
+        .collect();
+    assert!(has_store(&probe6, HDR_INSN, 6));
+    assert!(probe6.iter().any(|i| matches!(
+        *i,
+        Insn::Store { dst: 0, off, src: Operand::Reg(7), .. } if off == BTF_LOAD_VALUE
+    )));
+    assert!(
+        !probe6
+            .iter()
+            .any(|i| matches!(*i, Insn::Store { dst: 10, src: Operand::Reg(r), .. } if r != 0)),
+        "no register but the probe's own r0 is saved"
+    );
+    // The kfunc probe: a helper record of call kind 1 (kfunc) with its BTF id.
+    let at5 = out.orig_to_new[5] as usize;
+    let probe5: Vec<Insn> = (at5 + 1..out.orig_to_new[6] as usize)
+        .filter_map(|i| new.insns[i])
+        .collect();
+    assert!(has_store(&probe5, HELPER_ID, 777));
+    assert!(probe5.iter().any(|i| matches!(
+        *i,
+        Insn::Store { dst: 0, off, src: Operand::Imm(1), size: bpfrr_trace::isa::Size::B } if off == HELPER_CALL_KIND
+    )));
+    // A void kfunc: r0 is neither saved nor restored.
+    let mut c = btf_cfg();
+    c.sites.kfuncs[0].returns_value = false;
+    let out = instrument(&p, &[0], &maps(), &c).unwrap();
+    let new = check(&out.program.insns).unwrap();
+    let at5 = out.orig_to_new[5] as usize;
+    assert!(
+        (at5 + 1..out.orig_to_new[6] as usize)
+            .filter_map(|i| new.insns[i])
+            .all(|i| !matches!(i, Insn::Store { dst: 10, src: Operand::Reg(0), off, .. } if off as i64 == fr.r0())),
+        "a void kfunc's r0 is not read"
+    );
+}
+
+#[test]
+fn kfuncs_unknown_to_the_log_or_under_a_lock_are_not_probed() {
+    let p = btf_program();
+    let mut c = btf_cfg();
+    c.sites.kfuncs.clear();
+    let out = instrument(&p, &[0], &maps(), &c).unwrap();
+    assert_eq!(out.kfunc_probes, 0);
+    assert_eq!(out.unprobed_calls.len(), 1);
+    assert!(out.unprobed_calls[0].1.contains("verifier log"));
+    let mut c = btf_cfg();
+    c.sites.kfuncs[0].name = Some("bpf_rbtree_add_impl".into());
+    let out = instrument(&p, &[0], &maps(), &c).unwrap();
+    assert!(out.unprobed_calls[0].1.contains("spin lock"));
 }

@@ -4,7 +4,8 @@
 //! different CPUs interleave. An invocation is the Entry record of a CPU
 //! sequence number, the Helper/TailCall records after it, the Entry records
 //! of tail-called programs (same sequence number, tail flag), and the Exit
-//! record. Sequence numbers are given in completion order.
+//! record; BtfLoad records go, in order, into the invocation's
+//! `btf_loads`. Sequence numbers are given in completion order.
 //!
 //! Lost records are never silent: each record carries the CPU's lost
 //! counter; when it moves inside an invocation, that invocation is marked
@@ -13,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use bpfrr_trace::trace::{EventKind, HelperEvent, HelperOutput, Invocation};
+use bpfrr_trace::trace::{BtfLoad, EventKind, HelperEvent, HelperOutput, Invocation};
 
 use crate::wire::{CallKind, FLAG_TAIL_ENTRY, OUT_ARG_RETURNED, Record};
 
@@ -164,6 +165,19 @@ impl Assembler {
                     id: NO_TAIL_CALL_TARGET,
                     ret: 0,
                     outputs: Vec::new(),
+                });
+            }
+            Record::BtfLoad { header, value } => {
+                let Some(o) = self.open.get_mut(&header.cpu) else {
+                    self.orphans += 1;
+                    return done;
+                };
+                if header.lost != o.lost_at_start {
+                    o.inv.partial = true;
+                }
+                o.inv.btf_loads.push(BtfLoad {
+                    insn: header.insn,
+                    value,
                 });
             }
             Record::Exit { header, r0, packet } => {
@@ -335,6 +349,45 @@ mod tests {
         assert_eq!(rest[0].cpu_seq, 4);
         assert!(rest[0].partial);
         assert_eq!(a.incomplete, 2);
+    }
+
+    #[test]
+    fn btf_loads_and_kfunc_results_join_their_invocation_in_order() {
+        let mut a = Assembler::new();
+        a.push(entry(h(0, 1, 0, 0)));
+        a.push(entry(h(1, 1, 0, 0)));
+        a.push(Record::BtfLoad {
+            header: h(0, 1, 0, 4),
+            value: 42,
+        });
+        a.push(Record::BtfLoad {
+            header: h(1, 1, 0, 4),
+            value: 7,
+        });
+        a.push(Record::Helper {
+            header: h(0, 1, 0, 6),
+            id: 12345,
+            kind: CallKind::Kfunc,
+            r0: 0xffff_8880_0000_1000,
+            outputs: Vec::new(),
+        });
+        a.push(Record::BtfLoad {
+            header: h(0, 1, 0, 9),
+            value: 0x6873_6162,
+        });
+        let out = a.push(exit(h(0, 1, 0, 12), 0));
+        let inv = &out[0];
+        let loads: Vec<(u32, u64)> = inv.btf_loads.iter().map(|l| (l.insn, l.value)).collect();
+        assert_eq!(loads, vec![(4, 42), (9, 0x6873_6162)]);
+        assert_eq!(inv.events.len(), 1);
+        assert_eq!(inv.events[0].kind, EventKind::Kfunc);
+        assert_eq!(inv.events[0].id, 12345);
+        // A load of an invocation whose entry was lost is an orphan.
+        a.push(Record::BtfLoad {
+            header: h(2, 1, 0, 4),
+            value: 1,
+        });
+        assert_eq!(a.orphans, 1);
     }
 
     #[test]

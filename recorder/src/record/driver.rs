@@ -10,6 +10,8 @@
 //! when it is dropped or the process dies.
 
 use std::os::fd::BorrowedFd;
+
+use crate::attach::AttachSpec;
 use std::time::Duration;
 
 /// The program a driver runs or attaches: the instrumented copy of the
@@ -75,6 +77,13 @@ pub trait Driver {
     /// before the program is loaded.
     fn capture_hints(&self) -> CaptureHints {
         CaptureHints::default()
+    }
+
+    /// The attach target tracing programs must be loaded for, when the
+    /// driver decides it rather than the program's section (`--fentry
+    /// FUNC`, `--tp-btf NAME`: the kernel fixes the target at load time).
+    fn retarget(&self) -> Option<AttachSpec> {
+        None
     }
 
     /// Prepares or attaches. Anything attached is owned by the driver and

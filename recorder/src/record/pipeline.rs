@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bpfrr_trace::object::LinkedProgram;
 use bpfrr_trace::trace::{
-    FuncInfo, JitInfo, LineInfo, LostCount, Map, MapSnapshot, Program, SnapshotTime,
+    FuncInfo, JitInfo, KfuncName, LineInfo, LostCount, Map, MapSnapshot, Program, SnapshotTime,
     TailCallTarget, TraceError, TraceMeta, TraceSummary, TraceWriter, VerifierInfo,
     VerifierStats as TraceVerifierStats,
 };
 
+use crate::instrument::KfuncSite;
 use crate::load::LoadedProgram;
 use crate::stop::{InterruptHandle, Progress, StatusLine, StopConditions, StopReason, Stopper};
 use crate::sys::{ProgInfo, SysError, possible_cpus};
@@ -84,6 +85,7 @@ pub fn record(
         .map_or(0, |d| d.as_nanos() as u64);
     let mut prep_opts = opts.prepare.clone();
     prep_opts.hints = driver.capture_hints();
+    prep_opts.retarget = driver.retarget();
     let prepared = prepare(&opts.object, &prep_opts)?;
 
     let attach_point = driver.attach_point();
@@ -98,7 +100,8 @@ pub fn record(
         command: opts.command_line.clone(),
         start_time_ns,
         n_cpus: possible_cpus() as u32,
-        notes: String::new(),
+        // What the recording leaves out (calls, loads not recorded), for `bpfrr info`.
+        notes: prepared.notes.join("\n"),
     };
     let mut writer = TraceWriter::create(&opts.output, meta, programs, maps)?;
     let mut ring = RingReader::new(&prepared.bpfrr.ringbuf).map_err(RecordError::Ring)?;
@@ -293,7 +296,7 @@ pub fn trace_programs(prepared: &Prepared, attach_point: &str) -> Vec<Program> {
                         text: x.text.clone(),
                     })
                     .collect(),
-                kfuncs: Vec::new(),
+                kfuncs: kfunc_names(l, &p.probe_config.sites.kfuncs),
                 verifier: Some(verifier_info(&p.original)),
                 jit: super::jit_probe::jit_info(&prepared.object, &p.original),
                 tail_call_targets: prepared
@@ -309,6 +312,25 @@ pub fn trace_programs(prepared: &Prepared, attach_point: &str) -> Vec<Program> {
             }
         })
         .collect()
+}
+
+/// The names of the kfuncs a program calls, by BTF id (from the verifier
+/// log's disassembly: `call bpf_task_from_pid#12345`).
+fn kfunc_names(l: &LinkedProgram, sites: &[KfuncSite]) -> Vec<KfuncName> {
+    let mut out: Vec<KfuncName> = Vec::new();
+    for site in sites {
+        let (Some(name), Some(insn)) = (&site.name, l.insns.get(site.insn)) else {
+            continue;
+        };
+        let btf_id = insn.imm as u32;
+        if !out.iter().any(|k| k.btf_id == btf_id) {
+            out.push(KfuncName {
+                btf_id,
+                name: name.clone(),
+            });
+        }
+    }
+    out
 }
 
 fn verifier_info(p: &LoadedProgram) -> VerifierInfo {

@@ -10,8 +10,10 @@ use bpfrr_trace::catalog::{MapType, ProgType};
 use bpfrr_trace::isa::RawInsn;
 use bpfrr_trace::object::LinkedProgram;
 
+use crate::attach::AttachSpec;
 use crate::instrument::{
-    CtxCapture, InstrumentError, Instrumented, MapShape, PacketAccess, ProbeConfig, instrument,
+    CtxCapture, InstrumentError, Instrumented, LogSites, MapShape, PacketAccess, ProbeConfig,
+    find_sites, instrument,
 };
 use crate::load::{LoadError, LoadOptions, LoadedObject, LoadedProgram};
 use crate::sys::{
@@ -74,6 +76,9 @@ pub struct PrepareOptions {
     /// `--buffer`: ring buffer size in bytes (a power of two, >= 4096).
     pub buffer_size: Option<u32>,
     pub hints: CaptureHints,
+    /// Load tracing programs for this target instead of their section's
+    /// (the live driver's `--fentry FUNC` / `--tp-btf NAME`).
+    pub retarget: Option<AttachSpec>,
 }
 
 /// bpfrr's own maps.
@@ -241,7 +246,11 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
     };
     let bpfrr = BpfrrMaps::create(opts.buffer_size.unwrap_or(DEFAULT_BUFFER))?;
 
-    let main = object.load_program(&main_name, &LoadOptions::default())?;
+    let load_opts = LoadOptions {
+        retarget: opts.retarget.clone(),
+        ..LoadOptions::default()
+    };
+    let main = object.load_program(&main_name, &load_opts)?;
     // Tail-call targets: when the object has program arrays, the other
     // programs of the same type go into slots 0, 1, ... of each, in file
     // order (the object declares no initial contents bpfrr could use).
@@ -262,7 +271,7 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
             .map(|p| p.name.clone())
             .collect();
         for (slot, name) in targets.iter().enumerate() {
-            let p = object.load_program(name, &LoadOptions::default())?;
+            let p = object.load_program(name, &load_opts)?;
             originals.push(p);
             for &map in &prog_arrays {
                 let max = object.maps[map as usize].def.max_entries;
@@ -307,6 +316,7 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
             packet_cap: (snap as usize).next_multiple_of(8) as u32,
             meta_cap: META_CAP,
             output_cap: OUTPUT_CAP,
+            sites: log_sites(&original),
         };
         let inst = instrument(linked, &depths, &shapes, &cfg).map_err(|source| {
             PrepareError::Instrument {
@@ -314,6 +324,12 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
                 source,
             }
         })?;
+        for (insn, why) in &cfg.sites.unrecorded_loads {
+            notes.push(format!(
+                "{}: the load through a BTF pointer at instruction {insn} is not recorded ({why}); replay stops there",
+                linked.name
+            ));
+        }
         for (insn, what) in &inst.unprobed_calls {
             notes.push(format!(
                 "{}: the call at instruction {insn} ({what}) is not recorded; replay cannot reproduce its result",
@@ -342,6 +358,16 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
     };
     prepared.fill_prog_arrays(true)?;
     Ok(prepared)
+}
+
+/// What the original's verifier log says about its BTF loads and kfunc
+/// calls (nothing when the instructions do not decode: `instrument`
+/// reports that).
+fn log_sites(original: &LoadedProgram) -> LogSites {
+    match bpfrr_trace::isa::check(&original.linked.insns) {
+        Ok(checked) => find_sites(&original.log, &checked),
+        Err(_) => LogSites::default(),
+    }
 }
 
 /// Turns a rejection of the instrumented copy into the bpfrr-bug report,

@@ -121,6 +121,25 @@ pub fn recorded_calls_owned(invocation: &Invocation) -> Vec<RecordedCall<'_>> {
         .collect()
 }
 
+/// The loads through BTF pointers of an invocation read from a trace,
+/// `(instruction, value)` in execution order.
+pub fn recorded_btf_loads(invocation: &ArchivedInvocation) -> Vec<(u32, u64)> {
+    invocation
+        .btf_loads
+        .iter()
+        .map(|l| (l.insn.to_native(), l.value.to_native()))
+        .collect()
+}
+
+/// The same for an owned invocation.
+pub fn recorded_btf_loads_owned(invocation: &Invocation) -> Vec<(u32, u64)> {
+    invocation
+        .btf_loads
+        .iter()
+        .map(|l| (l.insn, l.value))
+        .collect()
+}
+
 /// A call described for messages.
 pub fn describe_call(kind: EventKind, id: u32) -> String {
     match kind {
@@ -155,6 +174,9 @@ pub struct CallDivergence {
     pub insn: u32,
     /// Index of the recorded event the replay was at (None: past the last one).
     pub event: Option<usize>,
+    /// The divergence is at a load through a BTF pointer: `event` indexes
+    /// the invocation's recorded BTF loads, not its calls.
+    pub btf_load: bool,
     pub message: String,
 }
 
@@ -168,6 +190,9 @@ pub struct ReplayTables {
     /// Per trace map: the model is a stand-in (bpfrr does not model the
     /// map's type), so it cannot be compared with the recording.
     pub unmodelled: Vec<bool>,
+    /// Per machine program: the loads through BTF pointers its verifier
+    /// log shows (sorted instruction indices).
+    pub btf_load_insns: Vec<Vec<u32>>,
 }
 
 /// How a helper call is run on the models besides being answered from the recording.
@@ -287,6 +312,10 @@ pub struct RecordedEnv<'a> {
     notes: Vec<Note>,
     divergence: Option<CallDivergence>,
     ran_out: bool,
+    /// Values read through BTF pointers, `(load instruction, value)`, in
+    /// order, and how many the replay has used.
+    btf_loads: Vec<(u32, u64)>,
+    next_load: usize,
 }
 
 impl<'a> RecordedEnv<'a> {
@@ -328,7 +357,27 @@ impl<'a> RecordedEnv<'a> {
             notes: Vec::new(),
             divergence: None,
             ran_out: false,
+            btf_loads: Vec::new(),
+            next_load: 0,
         }
+    }
+
+    /// Gives the env the invocation's loads through BTF pointers
+    /// (`(instruction, value)` in execution order, see [`recorded_btf_loads`]).
+    pub fn with_btf_loads(mut self, loads: Vec<(u32, u64)>) -> Self {
+        self.btf_loads = loads;
+        self.next_load = 0;
+        self
+    }
+
+    /// The recorded loads through BTF pointers this env answers.
+    pub fn btf_loads(&self) -> &[(u32, u64)] {
+        &self.btf_loads
+    }
+
+    /// How many recorded BTF loads the replay has used so far.
+    pub fn btf_loads_consumed(&self) -> usize {
+        self.next_load
     }
 
     /// Ends the model's run: copies what the program wrote through pointers
@@ -421,10 +470,31 @@ impl<'a> RecordedEnv<'a> {
             prog: call.prog(),
             insn: call.pc() as u32,
             event,
+            btf_load: false,
             message: message.clone(),
         });
         call.fault(FaultKind::Helper {
             id,
+            message: format!("the replay diverges from the recording: {message}"),
+        })
+    }
+
+    /// A load through a BTF pointer that does not match the recording.
+    fn diverge_load(
+        &mut self,
+        call: &HelperCall<'_>,
+        load: Option<usize>,
+        message: String,
+    ) -> Fault {
+        self.divergence = Some(CallDivergence {
+            prog: call.prog(),
+            insn: call.pc() as u32,
+            event: load,
+            btf_load: true,
+            message: message.clone(),
+        });
+        call.fault(FaultKind::Helper {
+            id: -1,
             message: format!("the replay diverges from the recording: {message}"),
         })
     }
@@ -979,6 +1049,54 @@ impl Env for RecordedEnv<'_> {
             return self.returned_buffer(btf_id, None, &rec, call);
         }
         Ok(HelperOutcome::Return(rec.ret))
+    }
+
+    fn btf_load(
+        &mut self,
+        addr: u64,
+        size: usize,
+        call: &mut HelperCall<'_>,
+    ) -> Result<Option<u64>, Fault> {
+        let pc = call.pc() as u32;
+        // Only loads through BTF pointers (the verifier log says which, and
+        // the recording has some at this instruction): any other wild read
+        // faults as before.
+        let in_log = self
+            .tables
+            .btf_load_insns
+            .get(call.prog())
+            .is_some_and(|l| l.binary_search(&pc).is_ok());
+        if !in_log && !self.btf_loads.iter().any(|&(insn, _)| insn == pc) {
+            return Ok(None);
+        }
+        let index = self.next_load;
+        match self.btf_loads.get(index) {
+            Some(&(insn, value)) if insn == pc => {
+                self.next_load += 1;
+                Ok(Some(value))
+            }
+            Some(&(insn, _)) => {
+                let message = format!(
+                    "the program reads {size} bytes of kernel memory at {addr:#x} through a BTF pointer at instruction {pc}, but the recording's next such load (load {index}) is at instruction {insn}"
+                );
+                Err(self.diverge_load(call, Some(index), message))
+            }
+            None if self.partial => {
+                self.ran_out = true;
+                Err(call.fault(FaultKind::NoRegion {
+                    addr,
+                    size,
+                    write: false,
+                }))
+            }
+            None => {
+                let message = format!(
+                    "the program reads {size} bytes of kernel memory at {addr:#x} through a BTF pointer at instruction {pc}, but the recording has no more such loads (it holds {})",
+                    self.btf_loads.len()
+                );
+                Err(self.diverge_load(call, None, message))
+            }
+        }
     }
 
     fn resolve_imm64(

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use bpfrr_trace::trace::{ArchivedInvocation, Trace};
 
 use crate::env::ModelEnv;
-use crate::env::recorded::{RecordedEnv, ReplayTables, recorded_calls};
+use crate::env::recorded::{RecordedEnv, ReplayTables, recorded_btf_loads, recorded_calls};
 use crate::vm::{Effect, Fault, Machine, Memory, Program, StepOutcome, ids};
 
 use super::checkpoint::Checkpoints;
@@ -317,7 +317,8 @@ impl<'t> Replayer<'t> {
             inv.cpu.to_native(),
             world,
             Rc::clone(&self.tables),
-        );
+        )
+        .with_btf_loads(recorded_btf_loads(inv));
         // A fresh memory per invocation: regions of earlier runs go away.
         *machine.memory_mut() = Memory::new();
         if let Err(f) = machine.start(prog as usize, &ctx) {
@@ -346,7 +347,11 @@ impl<'t> Replayer<'t> {
             Err(fault) => {
                 if let Some(d) = env.divergence() {
                     Some(Divergence {
-                        kind: DivergenceKind::Call { event: d.event },
+                        kind: if d.btf_load {
+                            DivergenceKind::BtfLoad { load: d.event }
+                        } else {
+                            DivergenceKind::Call { event: d.event }
+                        },
                         at: self.location(d.prog, d.insn, Some(last_step)),
                         related: None,
                         message: d.message.clone(),
@@ -380,6 +385,8 @@ impl<'t> Replayer<'t> {
             retval,
             calls_recorded: env.calls().len(),
             calls_matched: env.consumed(),
+            btf_loads_recorded: env.btf_loads().len(),
+            btf_loads_matched: env.btf_loads_consumed(),
             partial: inv.partial,
             notes: env.notes().to_vec(),
             divergence,
@@ -409,6 +416,24 @@ impl<'t> Replayer<'t> {
             let d = Divergence {
                 kind: DivergenceKind::MissingCalls {
                     next_event: consumed,
+                    remaining,
+                },
+                at: exit,
+                related: None,
+                message,
+            };
+            return (Some(d), None);
+        }
+        let loads = env.btf_loads_consumed();
+        if let Some(&(insn, _)) = env.btf_loads().get(loads) {
+            let remaining = env.btf_loads().len() - loads;
+            let message = format!(
+                "the program exits, but the recording has {remaining} more load(s) through BTF pointers, the next being at {}",
+                self.location(prog, insn, None)
+            );
+            let d = Divergence {
+                kind: DivergenceKind::MissingBtfLoads {
+                    next_load: loads,
                     remaining,
                 },
                 at: exit,

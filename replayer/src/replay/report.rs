@@ -52,6 +52,12 @@ pub enum DivergenceKind {
     Call { event: Option<usize> },
     /// The program ended while the recording still has calls.
     MissingCalls { next_event: usize, remaining: usize },
+    /// A load through a BTF pointer at another instruction than the
+    /// recording's next one (or past the last). `load` indexes the
+    /// invocation's recorded BTF loads.
+    BtfLoad { load: Option<usize> },
+    /// The program ended while the recording still has BTF loads.
+    MissingBtfLoads { next_load: usize, remaining: usize },
     /// The replay faulted where the kernel ran on.
     Fault(Fault),
     /// Different return values.
@@ -107,6 +113,10 @@ pub struct FidelityReport {
     pub calls_recorded: usize,
     /// Recorded calls the replay made, in order, before it ended or diverged.
     pub calls_matched: usize,
+    /// Values the recording read through BTF pointers (kernel memory).
+    pub btf_loads_recorded: usize,
+    /// Of those, how many the replay's loads took, in order.
+    pub btf_loads_matched: usize,
     /// The recording of the invocation is incomplete; the replay went as
     /// far as it holds.
     pub partial: bool,
@@ -116,7 +126,8 @@ pub struct FidelityReport {
 }
 
 impl FidelityReport {
-    /// Return value, final packet and helper sequence all match the recording.
+    /// Return value, final packet, helper sequence and BTF loads all match
+    /// the recording.
     pub fn is_identical(&self) -> bool {
         self.divergence.is_none()
     }

@@ -16,6 +16,7 @@ use bpfrr_trace::trace::{Map as TraceMap, Program as TraceProgram, SnapshotTime,
 use crate::env::recorded::ReplayTables;
 use crate::env::{ModelConfig, ModelEnv};
 use crate::maps::{Map, MapDef};
+use crate::verifier::btf_loads::btf_pointer_loads_in;
 use crate::vm::{
     Context, Limits, PT_REGS_SIZE, Program, SkBuff, SkbProgram, SourceLine, XdpMd, sk_buff, xdp_md,
 };
@@ -222,6 +223,18 @@ pub fn initial_models(trace: &Trace) -> (ModelEnv, ReplayTables, Vec<String>) {
             .map(|p| p.used_maps.clone())
             .collect(),
         unmodelled,
+        btf_load_insns: trace
+            .programs()
+            .iter()
+            .map(|p| {
+                let log = p.verifier.as_ref().map_or("", |v| v.log.as_str());
+                let raw: Vec<RawInsn> = p.insns.iter().map(|b| RawInsn::from_bytes(*b)).collect();
+                match check(&raw) {
+                    Ok(c) => btf_pointer_loads_in(log, &c.insns),
+                    Err(_) => Vec::new(),
+                }
+            })
+            .collect(),
     };
     (ModelEnv::new(maps, config), tables, notes)
 }

@@ -7,8 +7,9 @@
 //! point the session has executed; whenever the session re-executes
 //! earlier steps (after stepping back, or from a checkpoint) the memo
 //! replays the recorded answer: the same memory changes and the same
-//! outcome. Nothing in the environment ever has to move backwards, so any
-//! `Env` works in a session unchanged.
+//! outcome (a load through a BTF pointer is an answer too). Nothing in the
+//! environment ever has to move backwards, so any `Env` works in a session
+//! unchanged.
 
 use crate::vm::{
     Effect, EffectList, Env, Fault, FaultKind, HelperCall, HelperOutcome, Memory, Region, RegionId,
@@ -54,6 +55,8 @@ enum Redo {
 enum Reply {
     Helper(Result<HelperOutcome, Fault>),
     Imm(Result<u64, Fault>),
+    /// A load through a BTF pointer (`Env::btf_load`).
+    Load(Result<Option<u64>, Fault>),
 }
 
 /// One remembered answer.
@@ -281,6 +284,23 @@ impl<E: SessionEnv> Env for EnvMemo<E> {
             |e, c| e.call_kfunc(btf_id, module, c),
             Reply::Helper,
             helper_reply,
+        )
+    }
+
+    fn btf_load(
+        &mut self,
+        addr: u64,
+        size: usize,
+        call: &mut HelperCall<'_>,
+    ) -> Result<Option<u64>, Fault> {
+        self.answer(
+            call,
+            |e, c| e.btf_load(addr, size, c),
+            Reply::Load,
+            |r| match r {
+                Reply::Load(v) => Some(v.clone()),
+                _ => None,
+            },
         )
     }
 

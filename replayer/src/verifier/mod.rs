@@ -20,6 +20,7 @@
 //! Kernel-version differences are confined to `line.rs`, `reg.rs` and
 //! `state.rs`.
 
+pub mod btf_loads;
 pub mod compare;
 mod error;
 mod line;

@@ -81,6 +81,22 @@ pub trait Env {
         Err(call.fault(FaultKind::UnknownKfunc { btf_id, module }))
     }
 
+    /// A load of `size` bytes at `addr`, an address inside no region of the
+    /// machine, by the load instruction at `call.pc()`. In a recording of a
+    /// tracing program that is a read of kernel memory through a BTF
+    /// pointer, whose value the recorder kept: `Ok(Some(value))` gives the
+    /// destination register that value. `Ok(None)` (the default): not one,
+    /// the load faults as any wild read.
+    fn btf_load(
+        &mut self,
+        addr: u64,
+        size: usize,
+        call: &mut HelperCall<'_>,
+    ) -> Result<Option<u64>, Fault> {
+        let _ = (addr, size, call);
+        Ok(None)
+    }
+
     /// The value of an `ld_imm64` that refers to a map (`MapFd`, `MapValue`,
     /// `MapIdx`, `MapIdxValue`) or a kernel variable (`BtfId`). Typically the
     /// address of a `RegionKind::Map` region or into a `GlobalData` region,

@@ -116,6 +116,27 @@ impl Machine {
                     }
                 };
             }
+            // A load; one that hits no region may be a read of kernel
+            // memory through a BTF pointer whose value the environment
+            // recorded (`recorded_load`), else it faults.
+            macro_rules! load {
+                ($addr:expr, $size:expr) => {{
+                    let addr: u64 = $addr;
+                    match st.mem.load(addr, $size as usize) {
+                        Ok(v) => v,
+                        Err(k) => {
+                            match recorded_load::<REC, E>(st, env, log, prog, pc, addr, $size, k) {
+                                Ok(v) => v,
+                                Err(f) => {
+                                    st.pc = pc;
+                                    st.steps = start_steps + (total - left);
+                                    return Err(f);
+                                }
+                            }
+                        }
+                    }
+                }};
+            }
             macro_rules! store {
                 ($addr:expr, $size:expr, $v:expr) => {{
                     let undo = mem!(st.mem.store::<REC>($addr, $size as usize, $v));
@@ -181,17 +202,11 @@ impl Machine {
                 };
                 match op {
                     Op::Load { d, s, off, size } => {
-                        let v = mem!(
-                            st.mem
-                                .load(r!(s).wrapping_add(off as i64 as u64), size as usize)
-                        );
+                        let v = load!(r!(s).wrapping_add(off as i64 as u64), size);
                         w!(d, v)
                     }
                     Op::LoadSx { d, s, off, size } => {
-                        let v = mem!(
-                            st.mem
-                                .load(r!(s).wrapping_add(off as i64 as u64), size as usize)
-                        );
+                        let v = load!(r!(s).wrapping_add(off as i64 as u64), size);
                         w!(d, sext(v, size))
                     }
                     Op::StoreR { d, s, off, size } => {
@@ -388,6 +403,40 @@ fn packet_load(mem: &super::memory::Memory, off: i32, size: u8) -> Option<u64> {
         2 => u16::from_be_bytes([b[0], b[1]]) as u64,
         _ => u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64,
     })
+}
+
+/// A load that hit no region of memory: asks the environment for a
+/// recorded value (a read through a BTF pointer); otherwise the fault `k`.
+/// The value is the destination register as the kernel left it (already
+/// zero- or sign-extended; sign-extending it again changes nothing).
+#[allow(clippy::too_many_arguments)]
+#[cold]
+#[inline(never)]
+fn recorded_load<const REC: bool, E: Env + ?Sized>(
+    st: &mut MachineState,
+    env: &mut E,
+    log: &mut EffectList,
+    prog: usize,
+    pc: usize,
+    addr: u64,
+    size: u8,
+    k: FaultKind,
+) -> Result<u64, Fault> {
+    if !matches!(k, FaultKind::NoRegion { .. }) {
+        return Err(Fault::new(k, prog, pc));
+    }
+    let mut call = HelperCall {
+        args: [st.regs[1], st.regs[2], st.regs[3], st.regs[4], st.regs[5]],
+        prog,
+        pc,
+        tail_calls: st.tail_calls,
+        mem: &mut st.mem,
+        log: if REC { Some(&mut *log) } else { None },
+    };
+    match env.btf_load(addr, size as usize, &mut call)? {
+        Some(v) => Ok(v),
+        None => Err(Fault::new(k, prog, pc)),
+    }
 }
 
 /// Pushes a frame for a call to slot `target` of the current program.

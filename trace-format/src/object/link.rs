@@ -1,15 +1,17 @@
 //! Linking one program: its instructions, every subprogram it calls or
 //! takes the address of appended after it (depth-first, in first-use order,
 //! as libbpf does), map references turned into `PSEUDO_MAP_FD` /
-//! `PSEUDO_MAP_VALUE` loads, and func/line info moved to the linked indices.
+//! `PSEUDO_MAP_VALUE` loads, calls of `__ksym` kernel functions turned
+//! into kfunc calls by BTF id (when the kernel's BTF is given), and
+//! func/line info moved to the linked indices.
 
 use std::collections::HashMap;
 
-use crate::btf::{BtfExt, TypeData};
+use crate::btf::{Btf, BtfExt, BtfKind, TypeData};
 use crate::isa::RawInsn;
 use crate::isa::opcode::{
-    CLASS_JMP, CLASS_LD, JMP_CALL, MODE_IMM, PSEUDO_CALL_LOCAL, PSEUDO_FUNC, PSEUDO_MAP_FD,
-    PSEUDO_MAP_VALUE, SIZE_DW,
+    CLASS_JMP, CLASS_LD, JMP_CALL, MODE_IMM, PSEUDO_CALL_KFUNC, PSEUDO_CALL_LOCAL, PSEUDO_FUNC,
+    PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, SIZE_DW,
 };
 
 use super::elf::{R_BPF_64_32, R_BPF_64_64};
@@ -49,7 +51,10 @@ pub(crate) fn link(
     sections: &HashMap<usize, Vec<RawInsn>>,
     program: usize,
     map_fds: &[i32],
+    kernel_btf: Option<&[u8]>,
 ) -> Result<Linked, ObjectError> {
+    // Parsed on the first call to a kernel function (`__ksym` kfunc).
+    let mut kernel: Option<Btf> = None;
     let funcs = &obj.functions;
     let main = &funcs[program];
     let slots = |f: &FunctionLoc| -> Result<Vec<RawInsn>, ObjectError> {
@@ -166,6 +171,37 @@ pub(crate) fn link(
                 }
             }
         } else if insn.code == CALL && insn.src == PSEUDO_CALL_LOCAL {
+            // A call to an extern function: a kfunc, by its BTF id in the
+            // kernel's BTF (what libbpf does for `__ksym` functions).
+            if let Some(rel) = reloc
+                && let Some(sym) = obj.elf.symbols.get(&rel.symbol)
+                && sym.section.is_none()
+            {
+                let Some(bytes) = kernel_btf else {
+                    return Err(ObjectError::Malformed(format!(
+                        "{}: instruction {i} calls the kernel function {} (a kfunc), which can only be resolved against the kernel's BTF",
+                        f.name, sym.name
+                    )));
+                };
+                if kernel.is_none() {
+                    kernel = Some(Btf::parse(bytes).map_err(|e| {
+                        ObjectError::Malformed(format!("the kernel's BTF cannot be read: {e}"))
+                    })?);
+                }
+                let id = kernel
+                    .as_ref()
+                    .and_then(|b| b.find_by_name(BtfKind::Func, &sym.name))
+                    .ok_or_else(|| {
+                        ObjectError::Malformed(format!(
+                            "{}: instruction {i} calls the kernel function {}, which the kernel's BTF does not have",
+                            f.name, sym.name
+                        ))
+                    })?;
+                out[pc].src = PSEUDO_CALL_KFUNC;
+                out[pc].off = 0;
+                out[pc].imm = id as i32;
+                continue;
+            }
             let slot = match reloc {
                 Some(rel) => {
                     if rel.r_type != R_BPF_64_32 {

@@ -281,7 +281,7 @@ impl ObjectFile {
     /// the offsets clang compiled (correct when the program was built
     /// against the running kernel's vmlinux.h); see `link_with_btf`.
     pub fn link(&self, prog_name: &str, map_fds: &[i32]) -> Result<LinkedProgram, ObjectError> {
-        self.link_sections(prog_name, map_fds, &self.section_insns)
+        self.link_sections(prog_name, map_fds, &self.section_insns, None)
     }
 
     /// Like `link`, after applying CO-RE relocations against `target_btf`
@@ -294,7 +294,7 @@ impl ObjectFile {
     ) -> Result<LinkedProgram, ObjectError> {
         self.program_index(prog_name)?;
         let sections = core::relocate(&self.bytes, &self.section_insns, target_btf)?;
-        self.link_sections(prog_name, map_fds, &sections)
+        self.link_sections(prog_name, map_fds, &sections, Some(target_btf))
     }
 
     fn program_index(&self, prog_name: &str) -> Result<usize, ObjectError> {
@@ -312,9 +312,10 @@ impl ObjectFile {
         prog_name: &str,
         map_fds: &[i32],
         sections: &HashMap<usize, Vec<RawInsn>>,
+        kernel_btf: Option<&[u8]>,
     ) -> Result<LinkedProgram, ObjectError> {
         let (info, func) = &self.programs[self.program_index(prog_name)?];
-        let linked = link::link(self, sections, *func, map_fds)?;
+        let linked = link::link(self, sections, *func, map_fds, kernel_btf)?;
         Ok(LinkedProgram {
             name: info.name.clone(),
             section: info.section.clone(),

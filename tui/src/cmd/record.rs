@@ -422,6 +422,10 @@ impl Driver for Announced {
         self.inner.capture_hints()
     }
 
+    fn retarget(&self) -> Option<AttachSpec> {
+        self.inner.retarget()
+    }
+
     fn start(&mut self, target: &DriverTarget<'_>) -> Result<(), DriverError> {
         self.inner.start(target)?;
         eprintln!("{}", self.message);
