@@ -52,6 +52,37 @@ pub struct CallRecord {
     pub outcome: HelperOutcome,
 }
 
+/// Where the interpreter loops put the effects they record: an
+/// `EffectList`, or a single slot for `Machine::step`'s one straight-line
+/// instruction (which changes at most one thing).
+pub(crate) trait EffectSink {
+    fn push(&mut self, e: Effect);
+    fn len(&self) -> usize;
+}
+
+impl EffectSink for EffectList {
+    #[inline(always)]
+    fn push(&mut self, e: Effect) {
+        EffectList::push(self, e)
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        EffectList::len(self)
+    }
+}
+
+impl EffectSink for Option<Effect> {
+    #[inline(always)]
+    fn push(&mut self, e: Effect) {
+        debug_assert!(self.is_none(), "a straight-line step makes one change");
+        *self = Some(e);
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.is_some() as usize
+    }
+}
+
 /// Machine-wide counters and position before a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Control {
@@ -71,6 +102,15 @@ pub struct EffectList {
 }
 
 impl EffectList {
+    /// The list of `first` alone (empty when None).
+    #[inline(always)]
+    pub(crate) fn from_first(first: Option<Effect>) -> EffectList {
+        EffectList {
+            first,
+            rest: Vec::new(),
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn push(&mut self, e: Effect) {
         if self.first.is_none() {

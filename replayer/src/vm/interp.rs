@@ -162,7 +162,7 @@ impl Machine {
                     before,
                 };
                 let stop = if REC && !MARK {
-                    run_simple_inline::<REC, MARK>(straight, &mut pc, &mut left, log, marks)
+                    run_simple_inline::<REC, MARK, _>(straight, &mut pc, &mut left, log, marks)
                 } else {
                     run_simple::<REC, MARK>(straight, &mut pc, &mut left, log, marks)
                 };

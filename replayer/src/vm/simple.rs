@@ -6,7 +6,7 @@
 //! fields, packet loads, may_goto, a memory access that faults) stops it,
 //! and the general loop in `interp.rs` runs that instruction.
 
-use super::effects::{Control, Effect, EffectList, StepMark};
+use super::effects::{Control, Effect, EffectList, EffectSink, StepMark};
 use super::machine::code_address;
 use super::memory::Memory;
 use super::program::Op;
@@ -108,18 +108,18 @@ pub(crate) fn run_simple<const REC: bool, const MARK: bool>(
     log: &mut EffectList,
     marks: &mut Vec<StepMark>,
 ) -> SimpleStop {
-    run_simple_inline::<REC, MARK>(straight, pc_out, left_out, log, marks)
+    run_simple_inline::<REC, MARK, EffectList>(straight, pc_out, left_out, log, marks)
 }
 
 /// `run_simple` inlined into its caller: for single steps (`Machine::step`
 /// runs one instruction per call), where a call would cost more than the
 /// instruction.
 #[inline(always)]
-pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool>(
+pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink>(
     straight: Straight<'_>,
     pc_out: &mut usize,
     left_out: &mut u64,
-    log: &mut EffectList,
+    log: &mut L,
     marks: &mut Vec<StepMark>,
 ) -> SimpleStop {
     let Straight {
