@@ -532,6 +532,60 @@ fn step_budget_and_unknown_helper_are_faults() {
     assert_eq!(f.kind, FaultKind::UnknownHelper { id: 1 });
 }
 
+#[test]
+fn stepping_faults_at_the_budget_and_after_the_end_without_changing_anything() {
+    // Straight-line steps take `step`'s inline path; the step that would
+    // pass the budget, and a step after the exit, must fault exactly as the
+    // general path does, with no effects and the machine untouched.
+    let mut m = Machine::new(program(&[mov(1, 1), mov(2, 2), mov(3, 3), exit()]));
+    m.set_config(Config {
+        step_budget: 2,
+        ..Config::default()
+    });
+    m.start(0, &Context::none()).unwrap();
+    for pc in 0..2 {
+        let s = m.step(&mut NoHelpers);
+        assert_eq!((s.pc, &s.outcome), (pc, &StepOutcome::Running));
+        assert_eq!(s.effects.len(), 1);
+    }
+    let state = m.state().clone();
+    let s = m.step(&mut NoHelpers);
+    assert!(
+        matches!(&s.outcome, StepOutcome::Faulted(f) if f.kind == FaultKind::StepBudget { steps: 2 }),
+        "{:?}",
+        s.outcome
+    );
+    assert!(s.effects.is_empty());
+    assert_eq!(m.state(), &state);
+
+    m.set_config(Config::default());
+    m.start(0, &Context::none()).unwrap();
+    let mut steps = Vec::new();
+    loop {
+        let s = m.step(&mut NoHelpers);
+        let done = s.outcome != StepOutcome::Running;
+        steps.push(s);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(steps.last().unwrap().outcome, StepOutcome::Exited(0));
+    let end = m.state().clone();
+    let s = m.step(&mut NoHelpers);
+    assert!(
+        matches!(&s.outcome, StepOutcome::Faulted(f) if f.kind == FaultKind::NotRunning),
+        "{:?}",
+        s.outcome
+    );
+    assert_eq!(m.state(), &end);
+    // Undone newest first, the inline steps restore the start exactly.
+    for s in steps.iter().rev() {
+        m.undo(s);
+    }
+    assert_eq!((m.pc(), m.steps(), m.reg(1), m.reg(3)), (0, 0, 0, 0));
+    assert_eq!(m.status(), Status::Running);
+}
+
 /// An environment with global data maps: map fd 1 is a writable `.data`,
 /// map fd 2 a read-only `.rodata`; helper 1 returns a fresh 8-byte buffer and
 /// helper 2 frees the region r1 points into.

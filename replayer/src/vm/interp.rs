@@ -155,7 +155,7 @@ impl Machine {
                 };
                 let straight = Straight {
                     regs: &mut st.regs,
-                    mem: &mut st.mem,
+                    regions: st.mem.plain_regions(),
                     ops,
                     prog,
                     steps_end: start_steps + total,

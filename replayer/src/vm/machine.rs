@@ -270,7 +270,7 @@ impl Machine {
             };
             let straight = Straight {
                 regs: &mut st.regs,
-                mem: &mut st.mem,
+                regions: st.mem.plain_regions(),
                 ops: &program.ops,
                 prog,
                 steps_end: steps + 1,

@@ -6,9 +6,9 @@
 //! fields, packet loads, may_goto, a memory access that faults) stops it,
 //! and the general loop in `interp.rs` runs that instruction.
 
-use super::effects::{Control, Effect, EffectList, EffectSink, StepMark};
+use super::effects::{Control, Effect, EffectList, EffectSink, StepMark, push_fast};
 use super::machine::code_address;
-use super::memory::Memory;
+use super::memory::{Region, load_plain_in, store_plain_in};
 use super::program::Op;
 
 #[inline(always)]
@@ -74,7 +74,8 @@ fn smod32(a: u64, b: u32) -> u64 {
 /// What the straight-line loop works on.
 pub(crate) struct Straight<'a> {
     pub regs: &'a mut [u64; 16],
-    pub mem: &'a mut Memory,
+    /// The memory's region table (`Memory::plain_regions`).
+    pub regions: &'a mut [Region],
     pub ops: &'a [Op],
     /// Index of the program `ops` belong to.
     pub prog: usize,
@@ -124,7 +125,7 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
 ) -> SimpleStop {
     let Straight {
         regs,
-        mem,
+        regions,
         ops,
         prog,
         steps_end,
@@ -161,7 +162,7 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
     }
     macro_rules! store {
         ($addr:expr, $size:expr, $v:expr) => {{
-            match mem.store_plain::<REC>($addr, $size as usize, $v) {
+            match store_plain_in::<REC>(regions, $addr, $size as usize, $v) {
                 Some(undo) => {
                     if REC && let Some(u) = undo {
                         log.push(Effect::Store(u));
@@ -177,15 +178,18 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
             break SimpleStop::Counter;
         }
         if MARK {
-            marks.push(StepMark::new(
-                prog,
-                log.len(),
-                Control {
-                    pc,
-                    steps: steps_end - left,
-                    ..before
-                },
-            ));
+            push_fast(
+                marks,
+                StepMark::new(
+                    prog,
+                    log.len(),
+                    Control {
+                        pc,
+                        steps: steps_end - left,
+                        ..before
+                    },
+                ),
+            );
         }
         left -= 1;
         let Some(&op) = ops.get(pc) else {
@@ -272,13 +276,21 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
             ),
 
             Op::Load { d, s, off, size } => {
-                match mem.load_plain(r!(s).wrapping_add(off as i64 as u64), size as usize) {
+                match load_plain_in(
+                    regions,
+                    r!(s).wrapping_add(off as i64 as u64),
+                    size as usize,
+                ) {
                     Some(v) => w!(d, v),
                     None => break SimpleStop::General,
                 }
             }
             Op::LoadSx { d, s, off, size } => {
-                match mem.load_plain(r!(s).wrapping_add(off as i64 as u64), size as usize) {
+                match load_plain_in(
+                    regions,
+                    r!(s).wrapping_add(off as i64 as u64),
+                    size as usize,
+                ) {
                     Some(v) => w!(d, sext(v, size)),
                     None => break SimpleStop::General,
                 }
