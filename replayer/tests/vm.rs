@@ -1305,8 +1305,8 @@ fn a_logged_run_holds_every_step_and_undoes_exactly() {
     assert_eq!(log.len(), steps.len());
     for (i, s) in steps.iter().enumerate() {
         let (prog, pc, effects) = log.step(i).unwrap();
-        let effects: Vec<&Effect> = effects.collect();
-        let expected: Vec<&Effect> = s.effects.iter().collect();
+        let effects: Vec<Effect> = effects.map(|e| e.into_owned()).collect();
+        let expected: Vec<Effect> = s.effects.iter().cloned().collect();
         assert_eq!((prog, pc, effects), (s.prog, s.pc, expected), "step {i}");
     }
     // Undo newest first; after each undo the state equals the snapshot.

@@ -1,6 +1,8 @@
 //! What one step changed, with the old values, so a session can undo it
 //! exactly. The full-speed mode records none of this.
 
+use std::borrow::Cow;
+
 use super::env::{Callee, HelperOutcome};
 use super::machine::{Frame, Status};
 use super::memory::{Region, RegionId, SmallWrite};
@@ -103,6 +105,75 @@ impl EffectSink for Option<Effect> {
     }
 }
 
+/// One effect as a `StepLog` keeps it: register writes and stores (nearly
+/// every effect) inline, as plain data; anything else as an index into
+/// `LogEffects::heavy`. Plain data has no drop glue, so clearing or
+/// truncating a log costs nothing per step (dropping a list of `Effect`s
+/// calls the enum's drop code once per effect: a sixth of a logged run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogEffect {
+    Reg { reg: u8, old: u64 },
+    Store(SmallWrite),
+    Heavy(usize),
+}
+
+/// The effects of a `StepLog`, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LogEffects {
+    list: Vec<LogEffect>,
+    /// The effects that own heap data (frames, regions, helper calls).
+    heavy: Vec<Effect>,
+}
+
+impl LogEffects {
+    /// The `k`-th effect (a copy for the inline kinds).
+    pub(crate) fn get(&self, k: usize) -> Option<Cow<'_, Effect>> {
+        Some(match *self.list.get(k)? {
+            LogEffect::Reg { reg, old } => Cow::Owned(Effect::Reg { reg, old }),
+            LogEffect::Store(w) => Cow::Owned(Effect::Store(w)),
+            LogEffect::Heavy(i) => Cow::Borrowed(self.heavy.get(i)?),
+        })
+    }
+
+    /// Keeps the first `n` effects.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        let first_heavy = self.list.get(n..).and_then(|gone| {
+            gone.iter().find_map(|e| match e {
+                LogEffect::Heavy(i) => Some(*i),
+                _ => None,
+            })
+        });
+        if let Some(i) = first_heavy {
+            self.heavy.truncate(i);
+        }
+        self.list.truncate(n);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.list.clear();
+        self.heavy.clear();
+    }
+}
+
+impl EffectSink for LogEffects {
+    #[inline(always)]
+    fn push(&mut self, e: Effect) {
+        let e = match e {
+            Effect::Reg { reg, old } => LogEffect::Reg { reg, old },
+            Effect::Store(w) => LogEffect::Store(w),
+            e => {
+                self.heavy.push(e);
+                LogEffect::Heavy(self.heavy.len() - 1)
+            }
+        };
+        push_fast(&mut self.list, e);
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
 /// Machine-wide counters and position before a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Control {
@@ -160,13 +231,14 @@ impl EffectList {
         }
     }
 
-    /// Keeps the first `n` effects.
-    pub(crate) fn truncate(&mut self, n: usize) {
-        if n == 0 {
-            self.first = None;
-            self.rest.clear();
-        } else {
-            self.rest.truncate(n - 1);
+    /// Moves every effect, in order, to `sink`, leaving this list empty.
+    #[inline]
+    pub(crate) fn move_into<L: EffectSink>(&mut self, sink: &mut L) {
+        if let Some(e) = self.first.take() {
+            sink.push(e);
+            for e in self.rest.drain(..) {
+                sink.push(e);
+            }
         }
     }
 }
@@ -223,7 +295,7 @@ impl StepMark {
 /// the way to run many instructions and keep an exact undo log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StepLog {
-    pub(crate) effects: EffectList,
+    pub(crate) effects: LogEffects,
     pub(crate) marks: Vec<StepMark>,
 }
 
@@ -243,7 +315,7 @@ impl StepLog {
 
     /// Forgets every step (the machine's state is not touched).
     pub fn clear(&mut self) {
-        self.effects.truncate(0);
+        self.effects.clear();
         self.marks.clear();
     }
 
@@ -259,7 +331,8 @@ impl StepLog {
 
     /// Step `i` (oldest first): the program and slot of its instruction and
     /// the effects it made, in order (what `StepEffects` would hold).
-    pub fn step(&self, i: usize) -> Option<(usize, usize, impl Iterator<Item = &Effect>)> {
+    /// Register writes and stores come as copies, the rest borrowed.
+    pub fn step(&self, i: usize) -> Option<(usize, usize, impl Iterator<Item = Cow<'_, Effect>>)> {
         let m = self.marks.get(i)?;
         let span = self.span(i)?;
         Some((

@@ -402,7 +402,7 @@ impl Machine {
         };
         for k in span.clone().rev() {
             if let Some(e) = log.effects.get(k) {
-                undo_effect(&mut self.state, e);
+                undo_effect(&mut self.state, &e);
             }
         }
         log.effects.truncate(span.start);

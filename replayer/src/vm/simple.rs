@@ -6,7 +6,7 @@
 //! fields, packet loads, may_goto, a memory access that faults) stops it,
 //! and the general loop in `interp.rs` runs that instruction.
 
-use super::effects::{Control, Effect, EffectList, EffectSink, StepMark, push_fast};
+use super::effects::{Control, Effect, EffectSink, StepMark, push_fast};
 use super::machine::code_address;
 use super::memory::{Region, load_plain_in, store_plain_in};
 use super::program::Op;
@@ -102,14 +102,14 @@ pub(crate) enum SimpleStop {
 ///
 /// Out of line, so that the loop gets the machine registers to itself.
 #[inline(never)]
-pub(crate) fn run_simple<const REC: bool, const MARK: bool>(
+pub(crate) fn run_simple<const REC: bool, const MARK: bool, L: EffectSink>(
     straight: Straight<'_>,
     pc_out: &mut usize,
     left_out: &mut u64,
-    log: &mut EffectList,
+    log: &mut L,
     marks: &mut Vec<StepMark>,
 ) -> SimpleStop {
-    run_simple_inline::<REC, MARK, EffectList>(straight, pc_out, left_out, log, marks)
+    run_simple_inline::<REC, MARK, L>(straight, pc_out, left_out, log, marks)
 }
 
 /// `run_simple` inlined into its caller: for single steps (`Machine::step`
