@@ -93,15 +93,37 @@ impl EffectSink for EffectList {
     }
 }
 
-impl EffectSink for Option<Effect> {
+/// The one change of a straight-line step (`Machine::step`'s inline
+/// path): a register write or a store. Plain data, so that setting it
+/// costs no drop call and it stays in registers until the result is built.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OneEffect(Option<LogEffect>);
+
+impl OneEffect {
+    #[inline(always)]
+    pub(crate) fn effect(self) -> Option<Effect> {
+        self.0.map(|e| match e {
+            LogEffect::Reg { reg, old } => Effect::Reg { reg, old },
+            LogEffect::Store(w) => Effect::Store(w),
+            LogEffect::Heavy(_) => unreachable!("OneEffect never holds a heavy effect"),
+        })
+    }
+}
+
+impl EffectSink for OneEffect {
     #[inline(always)]
     fn push(&mut self, e: Effect) {
-        debug_assert!(self.is_none(), "a straight-line step makes one change");
-        *self = Some(e);
+        debug_assert!(self.0.is_none(), "a straight-line step makes one change");
+        self.0 = Some(match e {
+            Effect::Reg { reg, old } => LogEffect::Reg { reg, old },
+            Effect::Store(w) => LogEffect::Store(w),
+            // `simple.rs` records nothing else.
+            _ => unreachable!("a straight-line instruction only writes a register or memory"),
+        });
     }
     #[inline(always)]
     fn len(&self) -> usize {
-        self.is_some() as usize
+        self.0.is_some() as usize
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bpfrr_trace::isa::opcode::{MAX_CALL_FRAMES, MAX_STACK, MAX_TAIL_CALLS};
 
 use super::context::Context;
-use super::effects::{Control, Effect, EffectList, StepEffects, StepLog, StepOutcome};
+use super::effects::{Control, Effect, EffectList, OneEffect, StepEffects, StepLog, StepOutcome};
 use super::env::{Callee, Env};
 use super::fault::{Fault, FaultKind};
 use super::memory::{Memory, RegionKind, address, ids};
@@ -279,7 +279,7 @@ impl Machine {
             // A straight-line instruction makes at most one change; kept in a
             // plain local (not pushed to a list) so that it goes to the result
             // in registers.
-            let mut effect: Option<Effect> = None;
+            let mut effect = OneEffect::default();
             let (mut next_pc, mut left) = (pc, 1);
             let stop = run_simple_inline::<true, false, _>(
                 straight,
@@ -294,7 +294,7 @@ impl Machine {
                 return StepEffects {
                     prog,
                     pc,
-                    effects: EffectList::from_first(effect),
+                    effects: EffectList::from_first(effect.effect()),
                     outcome: StepOutcome::Running,
                     before: Control {
                         pc,
@@ -306,7 +306,7 @@ impl Machine {
                 };
             }
             // Stopped before changing anything: the general path runs it.
-            debug_assert!(effect.is_none());
+            debug_assert!(effect.effect().is_none());
         }
         self.step_general(env)
     }
