@@ -586,6 +586,45 @@ fn stepping_faults_at_the_budget_and_after_the_end_without_changing_anything() {
     assert_eq!(m.status(), Status::Running);
 }
 
+#[test]
+fn a_mov_then_add_pair_counts_as_two_steps_and_can_be_entered_or_paused_between() {
+    // r2 = r1; r2 += 3 runs as one dispatch at full speed; counting,
+    // pausing between the two and jumping to the add must not notice.
+    let slots = [
+        mov(1, 5),
+        movr(2, 1),
+        alu64(ALU_ADD, 2, 3),
+        jmp(JMP_JEQ, 2, 11, 2), // second time round: done
+        mov(1, 8),
+        ja(-4), // into the add: r2 = 8 + 3 (r2 of the first pass)
+        movr(0, 2),
+        exit(),
+    ];
+    let mut m = Machine::new(program(&slots));
+    m.start(0, &Context::none()).unwrap();
+    assert_eq!(m.run_steps(&mut NoHelpers, 2).unwrap(), RunStop::Paused);
+    assert_eq!((m.pc(), m.steps(), m.reg(2)), (2, 2, 5));
+    assert_eq!(m.run(&mut NoHelpers).unwrap(), 11);
+    let full_steps = m.steps();
+    assert_eq!(full_steps, 10);
+    // Stepping gives the same count, one register write per instruction.
+    m.start(0, &Context::none()).unwrap();
+    let mut n = 0;
+    loop {
+        let s = m.step(&mut NoHelpers);
+        n += 1;
+        if s.pc == 1 {
+            assert_eq!(s.effects.len(), 1);
+            assert_eq!(m.reg(2), 5);
+        }
+        if s.outcome != StepOutcome::Running {
+            assert_eq!(s.outcome, StepOutcome::Exited(11));
+            break;
+        }
+    }
+    assert_eq!((n, m.steps()), (full_steps, full_steps));
+}
+
 /// An environment with global data maps: map fd 1 is a writable `.data`,
 /// map fd 2 a read-only `.rodata`; helper 1 returns a fresh 8-byte buffer and
 /// helper 2 frees the region r1 points into.

@@ -225,6 +225,19 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
             Op::Mov64I { d, k } => w!(d, k),
             Op::Mov64R { d, s } => w!(d, r!(s)),
             Op::Neg64 { d } => w!(d, r!(d).wrapping_neg()),
+            Op::MovAdd64 { d, s, k } => {
+                if REC || left == 0 {
+                    // One instruction at a time (recorded runs, single
+                    // steps, the last step before the counter runs out):
+                    // the mov alone; the next slot holds the add.
+                    w!(d, r!(s));
+                } else {
+                    left -= 1;
+                    w!(d, r!(s).wrapping_add(k));
+                    pc += 2;
+                    continue;
+                }
+            }
 
             Op::Add32I { d, k } => w!(d, (r!(d) as u32).wrapping_add(k) as u64),
             Op::Add32R { d, s } => w!(d, (r!(d) as u32).wrapping_add(r!(s) as u32) as u64),
