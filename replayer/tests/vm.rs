@@ -532,6 +532,99 @@ fn step_budget_and_unknown_helper_are_faults() {
     assert_eq!(f.kind, FaultKind::UnknownHelper { id: 1 });
 }
 
+#[test]
+fn stepping_faults_at_the_budget_and_after_the_end_without_changing_anything() {
+    // Straight-line steps take `step`'s inline path; the step that would
+    // pass the budget, and a step after the exit, must fault exactly as the
+    // general path does, with no effects and the machine untouched.
+    let mut m = Machine::new(program(&[mov(1, 1), mov(2, 2), mov(3, 3), exit()]));
+    m.set_config(Config {
+        step_budget: 2,
+        ..Config::default()
+    });
+    m.start(0, &Context::none()).unwrap();
+    for pc in 0..2 {
+        let s = m.step(&mut NoHelpers);
+        assert_eq!((s.pc, &s.outcome), (pc, &StepOutcome::Running));
+        assert_eq!(s.effects.len(), 1);
+    }
+    let state = m.state().clone();
+    let s = m.step(&mut NoHelpers);
+    assert!(
+        matches!(&s.outcome, StepOutcome::Faulted(f) if f.kind == FaultKind::StepBudget { steps: 2 }),
+        "{:?}",
+        s.outcome
+    );
+    assert!(s.effects.is_empty());
+    assert_eq!(m.state(), &state);
+
+    m.set_config(Config::default());
+    m.start(0, &Context::none()).unwrap();
+    let mut steps = Vec::new();
+    loop {
+        let s = m.step(&mut NoHelpers);
+        let done = s.outcome != StepOutcome::Running;
+        steps.push(s);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(steps.last().unwrap().outcome, StepOutcome::Exited(0));
+    let end = m.state().clone();
+    let s = m.step(&mut NoHelpers);
+    assert!(
+        matches!(&s.outcome, StepOutcome::Faulted(f) if f.kind == FaultKind::NotRunning),
+        "{:?}",
+        s.outcome
+    );
+    assert_eq!(m.state(), &end);
+    // Undone newest first, the inline steps restore the start exactly.
+    for s in steps.iter().rev() {
+        m.undo(s);
+    }
+    assert_eq!((m.pc(), m.steps(), m.reg(1), m.reg(3)), (0, 0, 0, 0));
+    assert_eq!(m.status(), Status::Running);
+}
+
+#[test]
+fn a_mov_then_add_pair_counts_as_two_steps_and_can_be_entered_or_paused_between() {
+    // r2 = r1; r2 += 3 runs as one dispatch at full speed; counting,
+    // pausing between the two and jumping to the add must not notice.
+    let slots = [
+        mov(1, 5),
+        movr(2, 1),
+        alu64(ALU_ADD, 2, 3),
+        jmp(JMP_JEQ, 2, 11, 2), // second time round: done
+        mov(1, 8),
+        ja(-4), // into the add: r2 = 8 + 3 (r2 of the first pass)
+        movr(0, 2),
+        exit(),
+    ];
+    let mut m = Machine::new(program(&slots));
+    m.start(0, &Context::none()).unwrap();
+    assert_eq!(m.run_steps(&mut NoHelpers, 2).unwrap(), RunStop::Paused);
+    assert_eq!((m.pc(), m.steps(), m.reg(2)), (2, 2, 5));
+    assert_eq!(m.run(&mut NoHelpers).unwrap(), 11);
+    let full_steps = m.steps();
+    assert_eq!(full_steps, 10);
+    // Stepping gives the same count, one register write per instruction.
+    m.start(0, &Context::none()).unwrap();
+    let mut n = 0;
+    loop {
+        let s = m.step(&mut NoHelpers);
+        n += 1;
+        if s.pc == 1 {
+            assert_eq!(s.effects.len(), 1);
+            assert_eq!(m.reg(2), 5);
+        }
+        if s.outcome != StepOutcome::Running {
+            assert_eq!(s.outcome, StepOutcome::Exited(11));
+            break;
+        }
+    }
+    assert_eq!((n, m.steps()), (full_steps, full_steps));
+}
+
 /// An environment with global data maps: map fd 1 is a writable `.data`,
 /// map fd 2 a read-only `.rodata`; helper 1 returns a fresh 8-byte buffer and
 /// helper 2 frees the region r1 points into.
@@ -1251,8 +1344,8 @@ fn a_logged_run_holds_every_step_and_undoes_exactly() {
     assert_eq!(log.len(), steps.len());
     for (i, s) in steps.iter().enumerate() {
         let (prog, pc, effects) = log.step(i).unwrap();
-        let effects: Vec<&Effect> = effects.collect();
-        let expected: Vec<&Effect> = s.effects.iter().collect();
+        let effects: Vec<Effect> = effects.map(|e| e.into_owned()).collect();
+        let expected: Vec<Effect> = s.effects.iter().cloned().collect();
         assert_eq!((prog, pc, effects), (s.prog, s.pc, expected), "step {i}");
     }
     // Undo newest first; after each undo the state equals the snapshot.

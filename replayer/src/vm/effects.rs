@@ -1,6 +1,8 @@
 //! What one step changed, with the old values, so a session can undo it
 //! exactly. The full-speed mode records none of this.
 
+use std::borrow::Cow;
+
 use super::env::{Callee, HelperOutcome};
 use super::machine::{Frame, Status};
 use super::memory::{Region, RegionId, SmallWrite};
@@ -52,6 +54,148 @@ pub struct CallRecord {
     pub outcome: HelperOutcome,
 }
 
+/// `v.push(x)`, written so that the common case (room left) has no call
+/// in it: the compiler then stores `x` straight into the vector instead
+/// of building it on the stack first and copying it, a copy whose wide
+/// loads stall on the narrow stores that built it (store-to-load
+/// forwarding fails), which cost about a third of a logged run.
+#[inline(always)]
+pub(crate) fn push_fast<T>(v: &mut Vec<T>, x: T) {
+    if v.len() < v.capacity() {
+        v.push(x);
+    } else {
+        push_grow(v, x);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn push_grow<T>(v: &mut Vec<T>, x: T) {
+    v.push(x);
+}
+
+/// Where the interpreter loops put the effects they record: an
+/// `EffectList`, or a single slot for `Machine::step`'s one straight-line
+/// instruction (which changes at most one thing).
+pub(crate) trait EffectSink {
+    fn push(&mut self, e: Effect);
+    fn len(&self) -> usize;
+}
+
+impl EffectSink for EffectList {
+    #[inline(always)]
+    fn push(&mut self, e: Effect) {
+        EffectList::push(self, e)
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        EffectList::len(self)
+    }
+}
+
+/// The one change of a straight-line step (`Machine::step`'s inline
+/// path): a register write or a store. Plain data, so that setting it
+/// costs no drop call and it stays in registers until the result is built.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OneEffect(Option<LogEffect>);
+
+impl OneEffect {
+    #[inline(always)]
+    pub(crate) fn effect(self) -> Option<Effect> {
+        self.0.map(|e| match e {
+            LogEffect::Reg { reg, old } => Effect::Reg { reg, old },
+            LogEffect::Store(w) => Effect::Store(w),
+            LogEffect::Heavy(_) => unreachable!("OneEffect never holds a heavy effect"),
+        })
+    }
+}
+
+impl EffectSink for OneEffect {
+    #[inline(always)]
+    fn push(&mut self, e: Effect) {
+        debug_assert!(self.0.is_none(), "a straight-line step makes one change");
+        self.0 = Some(match e {
+            Effect::Reg { reg, old } => LogEffect::Reg { reg, old },
+            Effect::Store(w) => LogEffect::Store(w),
+            // `simple.rs` records nothing else.
+            _ => unreachable!("a straight-line instruction only writes a register or memory"),
+        });
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.is_some() as usize
+    }
+}
+
+/// One effect as a `StepLog` keeps it: register writes and stores (nearly
+/// every effect) inline, as plain data; anything else as an index into
+/// `LogEffects::heavy`. Plain data has no drop glue, so clearing or
+/// truncating a log costs nothing per step (dropping a list of `Effect`s
+/// calls the enum's drop code once per effect: a sixth of a logged run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogEffect {
+    Reg { reg: u8, old: u64 },
+    Store(SmallWrite),
+    Heavy(usize),
+}
+
+/// The effects of a `StepLog`, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LogEffects {
+    list: Vec<LogEffect>,
+    /// The effects that own heap data (frames, regions, helper calls).
+    heavy: Vec<Effect>,
+}
+
+impl LogEffects {
+    /// The `k`-th effect (a copy for the inline kinds).
+    pub(crate) fn get(&self, k: usize) -> Option<Cow<'_, Effect>> {
+        Some(match *self.list.get(k)? {
+            LogEffect::Reg { reg, old } => Cow::Owned(Effect::Reg { reg, old }),
+            LogEffect::Store(w) => Cow::Owned(Effect::Store(w)),
+            LogEffect::Heavy(i) => Cow::Borrowed(self.heavy.get(i)?),
+        })
+    }
+
+    /// Keeps the first `n` effects.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        let first_heavy = self.list.get(n..).and_then(|gone| {
+            gone.iter().find_map(|e| match e {
+                LogEffect::Heavy(i) => Some(*i),
+                _ => None,
+            })
+        });
+        if let Some(i) = first_heavy {
+            self.heavy.truncate(i);
+        }
+        self.list.truncate(n);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.list.clear();
+        self.heavy.clear();
+    }
+}
+
+impl EffectSink for LogEffects {
+    #[inline(always)]
+    fn push(&mut self, e: Effect) {
+        let e = match e {
+            Effect::Reg { reg, old } => LogEffect::Reg { reg, old },
+            Effect::Store(w) => LogEffect::Store(w),
+            e => {
+                self.heavy.push(e);
+                LogEffect::Heavy(self.heavy.len() - 1)
+            }
+        };
+        push_fast(&mut self.list, e);
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
 /// Machine-wide counters and position before a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Control {
@@ -71,12 +215,21 @@ pub struct EffectList {
 }
 
 impl EffectList {
+    /// The list of `first` alone (empty when None).
+    #[inline(always)]
+    pub(crate) fn from_first(first: Option<Effect>) -> EffectList {
+        EffectList {
+            first,
+            rest: Vec::new(),
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn push(&mut self, e: Effect) {
         if self.first.is_none() {
             self.first = Some(e);
         } else {
-            self.rest.push(e);
+            push_fast(&mut self.rest, e);
         }
     }
 
@@ -100,13 +253,14 @@ impl EffectList {
         }
     }
 
-    /// Keeps the first `n` effects.
-    pub(crate) fn truncate(&mut self, n: usize) {
-        if n == 0 {
-            self.first = None;
-            self.rest.clear();
-        } else {
-            self.rest.truncate(n - 1);
+    /// Moves every effect, in order, to `sink`, leaving this list empty.
+    #[inline]
+    pub(crate) fn move_into<L: EffectSink>(&mut self, sink: &mut L) {
+        if let Some(e) = self.first.take() {
+            sink.push(e);
+            for e in self.rest.drain(..) {
+                sink.push(e);
+            }
         }
     }
 }
@@ -163,7 +317,7 @@ impl StepMark {
 /// the way to run many instructions and keep an exact undo log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StepLog {
-    pub(crate) effects: EffectList,
+    pub(crate) effects: LogEffects,
     pub(crate) marks: Vec<StepMark>,
 }
 
@@ -183,7 +337,7 @@ impl StepLog {
 
     /// Forgets every step (the machine's state is not touched).
     pub fn clear(&mut self) {
-        self.effects.truncate(0);
+        self.effects.clear();
         self.marks.clear();
     }
 
@@ -199,7 +353,8 @@ impl StepLog {
 
     /// Step `i` (oldest first): the program and slot of its instruction and
     /// the effects it made, in order (what `StepEffects` would hold).
-    pub fn step(&self, i: usize) -> Option<(usize, usize, impl Iterator<Item = &Effect>)> {
+    /// Register writes and stores come as copies, the rest borrowed.
+    pub fn step(&self, i: usize) -> Option<(usize, usize, impl Iterator<Item = Cow<'_, Effect>>)> {
         let m = self.marks.get(i)?;
         let span = self.span(i)?;
         Some((

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use bpfrr_trace::isa::AtomicOp;
 use bpfrr_trace::isa::opcode::MAX_CALL_FRAMES;
 
-use super::effects::{CallRecord, Control, Effect, EffectList, StepLog, StepMark};
+use super::effects::{
+    CallRecord, Control, Effect, EffectList, EffectSink, LogEffects, StepLog, StepMark,
+};
 use super::env::{Callee, Env, HelperCall, HelperOutcome};
 use super::fault::{Fault, FaultKind};
 use super::machine::{
@@ -37,7 +39,13 @@ impl Machine {
         limit: u64,
         log: &mut EffectList,
     ) -> Result<RunStop, Fault> {
-        let r = self.exec_inner::<REC, false, E>(env, limit, log, &mut Vec::new());
+        let r = self.exec_inner::<REC, false, E, EffectList>(
+            env,
+            limit,
+            log,
+            &mut EffectList::default(),
+            &mut Vec::new(),
+        );
         r.map_err(|f| self.annotate(f))
     }
 
@@ -49,17 +57,31 @@ impl Machine {
         limit: u64,
         log: &mut StepLog,
     ) -> Result<RunStop, Fault> {
-        let r = self.exec_inner::<true, true, E>(env, limit, &mut log.effects, &mut log.marks);
+        // General-path instructions record into `scratch` (helpers write
+        // through `HelperCall` into an `EffectList`); it is moved into the
+        // log before the next step begins and when the run stops.
+        let mut scratch = EffectList::default();
+        let r = self.exec_inner::<true, true, E, LogEffects>(
+            env,
+            limit,
+            &mut scratch,
+            &mut log.effects,
+            &mut log.marks,
+        );
+        scratch.move_into(&mut log.effects);
         r.map_err(|f| self.annotate(f))
     }
 
     /// `REC`: record every change in `log`. `MARK` (with `REC`): also push
-    /// a `StepMark` to `marks` before each instruction.
-    fn exec_inner<const REC: bool, const MARK: bool, E: Env + ?Sized>(
+    /// a `StepMark` to `marks` before each instruction; then straight-line
+    /// instructions record into `marked` and the general ones into `log`,
+    /// which is moved into `marked` before each new step.
+    fn exec_inner<const REC: bool, const MARK: bool, E: Env + ?Sized, L: EffectSink>(
         &mut self,
         env: &mut E,
         limit: u64,
         log: &mut EffectList,
+        marked: &mut L,
         marks: &mut Vec<StepMark>,
     ) -> Result<RunStop, Fault> {
         let Machine {
@@ -176,16 +198,19 @@ impl Machine {
                 };
                 let straight = Straight {
                     regs: &mut st.regs,
-                    mem: &mut st.mem,
+                    regions: st.mem.plain_regions(),
                     ops,
                     prog,
                     steps_end: start_steps + total,
                     before,
                 };
-                let stop = if REC && !MARK {
-                    run_simple_inline::<REC, MARK>(straight, &mut pc, &mut left, log, marks)
+                let stop = if MARK {
+                    log.move_into(marked);
+                    run_simple::<REC, MARK, L>(straight, &mut pc, &mut left, marked, marks)
+                } else if REC {
+                    run_simple_inline::<REC, MARK, _>(straight, &mut pc, &mut left, log, marks)
                 } else {
-                    run_simple::<REC, MARK>(straight, &mut pc, &mut left, log, marks)
+                    run_simple::<REC, MARK, EffectList>(straight, &mut pc, &mut left, log, marks)
                 };
                 if stop == SimpleStop::Counter {
                     if pause {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use bpfrr_trace::isa::opcode::{MAX_CALL_FRAMES, MAX_STACK, MAX_TAIL_CALLS};
 
 use super::context::Context;
-use super::effects::{Control, Effect, EffectList, StepEffects, StepLog, StepOutcome};
+use super::effects::{Control, Effect, EffectList, OneEffect, StepEffects, StepLog, StepOutcome};
 use super::env::{Callee, Env};
 use super::fault::{Fault, FaultKind};
 use super::memory::{Memory, RegionKind, address, ids};
 use super::program::Program;
+use super::simple::{SimpleStop, Straight, run_simple_inline};
 
 /// The kernel's `BPF_MAX_LOOPS`: may_goto falls through this many times per run.
 pub const MAY_GOTO_BUDGET: u64 = 8 * 1024 * 1024;
@@ -245,6 +246,74 @@ impl Machine {
     /// reported in the outcome; the machine stays on the faulting instruction.
     #[inline]
     pub fn step<E: Env + ?Sized>(&mut self, env: &mut E) -> StepEffects {
+        // The counters are read one by one and the `Control` of the result
+        // is built in place: copying the machine's counters as a block right
+        // after the previous step updated one of them stalls the load
+        // (store-to-load forwarding fails across differently sized stores).
+        let prog = self.current_prog();
+        let st = &mut self.state;
+        let (pc, steps) = (st.pc, st.steps);
+        // Straight-line instructions (most of them) run here, inline: going
+        // through the general interpreter would cost several times what the
+        // instruction does. Anything else, and every fault, goes the general way.
+        if st.status == Status::Running
+            && steps < self.config.step_budget
+            && let Some(program) = self.programs.get(prog)
+        {
+            let (may_goto_left, tail_calls) = (st.may_goto_left, st.tail_calls);
+            let before = Control {
+                pc,
+                steps,
+                may_goto_left,
+                tail_calls,
+                status: Status::Running,
+            };
+            let straight = Straight {
+                regs: &mut st.regs,
+                regions: st.mem.plain_regions(),
+                ops: &program.ops,
+                prog,
+                steps_end: steps + 1,
+                before,
+            };
+            // A straight-line instruction makes at most one change; kept in a
+            // plain local (not pushed to a list) so that it goes to the result
+            // in registers.
+            let mut effect = OneEffect::default();
+            let (mut next_pc, mut left) = (pc, 1);
+            let stop = run_simple_inline::<true, false, _>(
+                straight,
+                &mut next_pc,
+                &mut left,
+                &mut effect,
+                &mut Vec::new(),
+            );
+            if stop == SimpleStop::Counter {
+                st.pc = next_pc;
+                st.steps = steps + 1;
+                return StepEffects {
+                    prog,
+                    pc,
+                    effects: EffectList::from_first(effect.effect()),
+                    outcome: StepOutcome::Running,
+                    before: Control {
+                        pc,
+                        steps,
+                        may_goto_left,
+                        tail_calls,
+                        status: Status::Running,
+                    },
+                };
+            }
+            // Stopped before changing anything: the general path runs it.
+            debug_assert!(effect.effect().is_none());
+        }
+        self.step_general(env)
+    }
+
+    /// `step` for the instructions the straight-line loop does not take.
+    #[inline(never)]
+    fn step_general<E: Env + ?Sized>(&mut self, env: &mut E) -> StepEffects {
         let before = self.control();
         let (prog, pc) = (self.current_prog(), self.state.pc);
         let mut effects = EffectList::default();
@@ -333,7 +402,7 @@ impl Machine {
         };
         for k in span.clone().rev() {
             if let Some(e) = log.effects.get(k) {
-                undo_effect(&mut self.state, e);
+                undo_effect(&mut self.state, &e);
             }
         }
         log.effects.truncate(span.start);

@@ -124,17 +124,22 @@ impl fmt::Display for RegionKind {
 
 /// One region: its bytes, which part of them is accessible, and whether
 /// the program may write them.
+///
+/// `repr(C)` for the order: what every load and store checks (the bytes,
+/// the window, the flags) comes first, in the region's first cache line;
+/// the kind, needed only to name the region in faults and views, last.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct Region {
-    kind: RegionKind,
     bytes: Vec<u8>,
-    writable: bool,
     /// Accessible offsets are `start..end` (the packet's window; else `0..len`).
     start: u32,
     end: u32,
-    live: bool,
     /// Live and not the context: the fast path may access the bytes directly.
     plain: bool,
+    writable: bool,
+    live: bool,
+    kind: RegionKind,
 }
 
 impl Region {
@@ -284,6 +289,44 @@ fn put_le(dst: &mut [u8], v: u64) {
         8 => dst.copy_from_slice(&v.to_le_bytes()),
         n => dst.copy_from_slice(&v.to_le_bytes()[..n]),
     }
+}
+
+/// `Memory::load_plain` on the region table itself.
+#[inline(always)]
+pub(crate) fn load_plain_in(regions: &[Region], addr: u64, size: usize) -> Option<u64> {
+    let id = (addr >> OFFSET_BITS) as usize;
+    let off = addr & OFFSET_MASK;
+    let r = regions.get(id)?;
+    let end = off + size as u64;
+    (r.plain && off >= r.start as u64 && end <= r.end as u64)
+        .then(|| le_value(&r.bytes[off as usize..end as usize]))
+}
+
+/// `Memory::store_plain` on the region table itself. Stores stay inside
+/// the packet's window, so the packet span needs no widening here.
+#[inline(always)]
+pub(crate) fn store_plain_in<const RECORD: bool>(
+    regions: &mut [Region],
+    addr: u64,
+    size: usize,
+    value: u64,
+) -> Option<Option<SmallWrite>> {
+    let id = (addr >> OFFSET_BITS) as usize;
+    let off = addr & OFFSET_MASK;
+    let r = regions.get_mut(id)?;
+    let end = off + size as u64;
+    if !(r.plain && r.writable && off >= r.start as u64 && end <= r.end as u64) {
+        return None;
+    }
+    let dst = &mut r.bytes[off as usize..end as usize];
+    let undo = RECORD.then(|| SmallWrite {
+        region: id as RegionId,
+        offset: off as u32,
+        len: size as u8,
+        old: le_value(dst),
+    });
+    put_le(dst, value);
+    Some(undo)
 }
 
 impl Memory {
@@ -573,12 +616,16 @@ impl Memory {
     /// The fast part of `load`: an in-bounds access to a plain region, or None.
     #[inline(always)]
     pub(crate) fn load_plain(&self, addr: u64, size: usize) -> Option<u64> {
-        let id = (addr >> OFFSET_BITS) as usize;
-        let off = addr & OFFSET_MASK;
-        let r = self.regions.get(id)?;
-        let end = off + size as u64;
-        (r.plain && off >= r.start as u64 && end <= r.end as u64)
-            .then(|| le_value(&r.bytes[off as usize..end as usize]))
+        load_plain_in(&self.regions, addr, size)
+    }
+
+    /// The region table, for the straight-line loop (`load_plain_in`,
+    /// `store_plain_in`): taken once per entry into the loop, so that the
+    /// table's address stays in a register instead of being reloaded
+    /// through `Memory` on every access.
+    #[inline(always)]
+    pub(crate) fn plain_regions(&mut self) -> &mut [Region] {
+        &mut self.regions
     }
 
     #[cold]
@@ -618,22 +665,7 @@ impl Memory {
         size: usize,
         value: u64,
     ) -> Option<Option<SmallWrite>> {
-        let id = (addr >> OFFSET_BITS) as usize;
-        let off = addr & OFFSET_MASK;
-        let r = self.regions.get_mut(id)?;
-        let end = off + size as u64;
-        if !(r.plain && r.writable && off >= r.start as u64 && end <= r.end as u64) {
-            return None;
-        }
-        let dst = &mut r.bytes[off as usize..end as usize];
-        let undo = RECORD.then(|| SmallWrite {
-            region: id as RegionId,
-            offset: off as u32,
-            len: size as u8,
-            old: le_value(dst),
-        });
-        put_le(dst, value);
-        Some(undo)
+        store_plain_in::<RECORD>(&mut self.regions, addr, size, value)
     }
 
     #[cold]

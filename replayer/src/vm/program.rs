@@ -190,6 +190,14 @@ pub(crate) enum Op {
     Neg64 {
         d: u8,
     },
+    /// `d = s` followed by `d += k` in the next slot (which keeps its own
+    /// `Add64I`): the pointer-plus-constant of every bounds check, run as
+    /// one dispatch at full speed. Stepping runs the `mov` alone.
+    MovAdd64 {
+        d: u8,
+        s: u8,
+        k: u64,
+    },
     // 32-bit ALU: results zero-extended.
     Add32I {
         d: u8,
@@ -762,6 +770,7 @@ impl Program {
             };
             ops.push(op);
         }
+        fuse(&mut ops);
         Ok(Program {
             ops,
             insns: checked.insns.clone(),
@@ -999,6 +1008,18 @@ fn alu(width: Width, op: AluOp, d: u8, src: Operand) -> Op {
             Xor => Op::Xor32R { d, s },
             Mov => Op::Mov32R { d, s },
         },
+    }
+}
+
+/// Turns `d = s; d += k` pairs into `MovAdd64` in the first slot. The
+/// second slot is left as it is, for jumps into it and for single steps.
+fn fuse(ops: &mut [Op]) {
+    for pc in 1..ops.len() {
+        if let (Op::Mov64R { d, s }, Op::Add64I { d: d2, k }) = (ops[pc - 1], ops[pc])
+            && d == d2
+        {
+            ops[pc - 1] = Op::MovAdd64 { d, s, k };
+        }
     }
 }
 

@@ -6,9 +6,9 @@
 //! fields, packet loads, may_goto, a memory access that faults) stops it,
 //! and the general loop in `interp.rs` runs that instruction.
 
-use super::effects::{Control, Effect, EffectList, StepMark};
+use super::effects::{Control, Effect, EffectSink, StepMark, push_fast};
 use super::machine::code_address;
-use super::memory::Memory;
+use super::memory::{Region, load_plain_in, store_plain_in};
 use super::program::Op;
 
 #[inline(always)]
@@ -74,7 +74,8 @@ fn smod32(a: u64, b: u32) -> u64 {
 /// What the straight-line loop works on.
 pub(crate) struct Straight<'a> {
     pub regs: &'a mut [u64; 16],
-    pub mem: &'a mut Memory,
+    /// The memory's region table (`Memory::plain_regions`).
+    pub regions: &'a mut [Region],
     pub ops: &'a [Op],
     /// Index of the program `ops` belong to.
     pub prog: usize,
@@ -101,30 +102,30 @@ pub(crate) enum SimpleStop {
 ///
 /// Out of line, so that the loop gets the machine registers to itself.
 #[inline(never)]
-pub(crate) fn run_simple<const REC: bool, const MARK: bool>(
+pub(crate) fn run_simple<const REC: bool, const MARK: bool, L: EffectSink>(
     straight: Straight<'_>,
     pc_out: &mut usize,
     left_out: &mut u64,
-    log: &mut EffectList,
+    log: &mut L,
     marks: &mut Vec<StepMark>,
 ) -> SimpleStop {
-    run_simple_inline::<REC, MARK>(straight, pc_out, left_out, log, marks)
+    run_simple_inline::<REC, MARK, L>(straight, pc_out, left_out, log, marks)
 }
 
 /// `run_simple` inlined into its caller: for single steps (`Machine::step`
 /// runs one instruction per call), where a call would cost more than the
 /// instruction.
 #[inline(always)]
-pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool>(
+pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink>(
     straight: Straight<'_>,
     pc_out: &mut usize,
     left_out: &mut u64,
-    log: &mut EffectList,
+    log: &mut L,
     marks: &mut Vec<StepMark>,
 ) -> SimpleStop {
     let Straight {
         regs,
-        mem,
+        regions,
         ops,
         prog,
         steps_end,
@@ -161,7 +162,7 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool>(
     }
     macro_rules! store {
         ($addr:expr, $size:expr, $v:expr) => {{
-            match mem.store_plain::<REC>($addr, $size as usize, $v) {
+            match store_plain_in::<REC>(regions, $addr, $size as usize, $v) {
                 Some(undo) => {
                     if REC && let Some(u) = undo {
                         log.push(Effect::Store(u));
@@ -177,15 +178,18 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool>(
             break SimpleStop::Counter;
         }
         if MARK {
-            marks.push(StepMark::new(
-                prog,
-                log.len(),
-                Control {
-                    pc,
-                    steps: steps_end - left,
-                    ..before
-                },
-            ));
+            push_fast(
+                marks,
+                StepMark::new(
+                    prog,
+                    log.len(),
+                    Control {
+                        pc,
+                        steps: steps_end - left,
+                        ..before
+                    },
+                ),
+            );
         }
         left -= 1;
         let Some(&op) = ops.get(pc) else {
@@ -221,6 +225,19 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool>(
             Op::Mov64I { d, k } => w!(d, k),
             Op::Mov64R { d, s } => w!(d, r!(s)),
             Op::Neg64 { d } => w!(d, r!(d).wrapping_neg()),
+            Op::MovAdd64 { d, s, k } => {
+                if REC || left == 0 {
+                    // One instruction at a time (recorded runs, single
+                    // steps, the last step before the counter runs out):
+                    // the mov alone; the next slot holds the add.
+                    w!(d, r!(s));
+                } else {
+                    left -= 1;
+                    w!(d, r!(s).wrapping_add(k));
+                    pc += 2;
+                    continue;
+                }
+            }
 
             Op::Add32I { d, k } => w!(d, (r!(d) as u32).wrapping_add(k) as u64),
             Op::Add32R { d, s } => w!(d, (r!(d) as u32).wrapping_add(r!(s) as u32) as u64),
@@ -272,13 +289,21 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool>(
             ),
 
             Op::Load { d, s, off, size } => {
-                match mem.load_plain(r!(s).wrapping_add(off as i64 as u64), size as usize) {
+                match load_plain_in(
+                    regions,
+                    r!(s).wrapping_add(off as i64 as u64),
+                    size as usize,
+                ) {
                     Some(v) => w!(d, v),
                     None => break SimpleStop::General,
                 }
             }
             Op::LoadSx { d, s, off, size } => {
-                match mem.load_plain(r!(s).wrapping_add(off as i64 as u64), size as usize) {
+                match load_plain_in(
+                    regions,
+                    r!(s).wrapping_add(off as i64 as u64),
+                    size as usize,
+                ) {
                     Some(v) => w!(d, sext(v, size)),
                     None => break SimpleStop::General,
                 }
