@@ -145,9 +145,11 @@ mod overhead {
         let mut records = 0u64;
         let mut bad = None;
         ring.drain(|bytes| match wire::decode(bytes) {
-            Ok(r) => {
-                records += 1;
-                std::hint::black_box(asm.push(r));
+            Ok(rs) => {
+                for r in rs {
+                    records += 1;
+                    std::hint::black_box(asm.push(r));
+                }
             }
             Err(e) => bad = Some(e.to_string()),
         });
@@ -260,6 +262,10 @@ mod overhead {
         // packet plus room to grow), then xdp_fw with `--snaplen 128`.
         let mut rows: Vec<(&Case, Option<u32>)> = CASES.iter().map(|c| (c, None)).collect();
         rows.push((&CASES[0], Some(128)));
+        // `BPFRR_BENCH_ONLY=xdp_fw`: only that sample's rows (for profiling).
+        if let Ok(only) = std::env::var("BPFRR_BENCH_ONLY") {
+            rows.retain(|(c, _)| c.sample == only);
+        }
         for (case, snaplen) in rows {
             let name = match snaplen {
                 None => case.sample.to_string(),

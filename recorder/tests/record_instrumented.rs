@@ -88,7 +88,7 @@ fn inputs(sample: &str) -> Vec<(String, Vec<u8>)> {
 fn drain(ring: &mut RingReader, asm: &mut Assembler) -> Vec<Invocation> {
     let mut out = Vec::new();
     let mut recs = Vec::new();
-    ring.drain(|b| recs.push(wire::decode(b).expect("records decode")));
+    ring.drain(|b| recs.extend(wire::decode(b).expect("records decode")));
     for r in recs {
         out.extend(asm.push(r));
     }
@@ -199,5 +199,32 @@ fn sock_filter_instrumented_behaves_like_the_original() {
 fn cgroup_skb_instrumented_behaves_like_the_original() {
     if common::kernel_tests_enabled("cgroup_skb_instrumented_behaves_like_the_original") {
         compare("cgroup_skb", "egress_accounting", false);
+    }
+}
+
+/// The final packet is copied again only when a program of the recording
+/// can change it (the analysis of the original's verifier log): tc_rewrite
+/// rewrites its packets, the other packet samples only read theirs. The
+/// `compare` tests above check, input by input, that the recorded final
+/// packet is the kernel's either way.
+#[test]
+fn only_programs_that_can_change_the_packet_copy_it_at_exit() {
+    if !common::kernel_tests_enabled("only_programs_that_can_change_the_packet_copy_it_at_exit") {
+        return;
+    }
+    for (sample, program, unchanged) in [
+        ("xdp_fw", "xdp_firewall", true),
+        ("tc_rewrite", "tc_mark_dscp", false),
+        ("sock_filter", "udp_port_filter", true),
+        ("cgroup_skb", "egress_accounting", true),
+    ] {
+        let p = prepare(&samples().join(format!("{sample}.bpf.o")), &opts(program)).unwrap();
+        for prog in &p.programs {
+            assert_eq!(
+                prog.probe_config.packet_unchanged, unchanged,
+                "{sample}/{}",
+                prog.original.linked.name
+            );
+        }
     }
 }

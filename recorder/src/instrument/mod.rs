@@ -24,6 +24,7 @@
 
 pub mod asm;
 pub mod dataflow;
+pub mod packet_writes;
 pub mod probes;
 
 use bpfrr_trace::catalog::{MapType, OutSize, RetKind, helper};
@@ -348,13 +349,18 @@ fn plan_outputs(
         }
     };
     let mut outputs = Vec::new();
-    let mut push = |arg: u8, size: Option<SizeSource>| {
+    let mut push = |arg: u8, size: Option<SizeSource>, exact: bool| {
         let Some(size) = size else { return };
         let cap = match size {
             SizeSource::Const(c) => c,
             SizeSource::Arg(_) => cfg.output_cap,
         };
-        outputs.push(OutputPlan { arg, size, cap });
+        outputs.push(OutputPlan {
+            arg,
+            size,
+            cap,
+            exact,
+        });
     };
     for o in spec.output_args() {
         let size = match o.size {
@@ -368,7 +374,7 @@ fn plan_outputs(
                 _ => Some(SizeSource::Arg(j)),
             },
         };
-        push(o.arg + 1, size);
+        push(o.arg + 1, size, false);
     }
     if spec.returned_memory() == Some(OutSize::MapValue) {
         let inner_map = map.is_some_and(|m| {
@@ -381,6 +387,7 @@ fn plan_outputs(
             push(
                 crate::wire::OUT_ARG_RETURNED,
                 map_size(false).map(SizeSource::Const),
+                map.is_some(),
             );
         }
     }
