@@ -133,7 +133,17 @@ pub fn instrument(
     }
     let fn_of = |pc: usize| starts.partition_point(|&s| s <= pc) - 1;
     check_stack(&checked.insns, &starts, stack_depths, &fn_of, prog)?;
-    let frames: Vec<Frame> = stack_depths.iter().map(|&d| Frame::new(d)).collect();
+    let frames: Vec<Frame> = stack_depths
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i == 0 {
+                Frame::main(d)
+            } else {
+                Frame::new(d)
+            }
+        })
+        .collect();
     let regs = dataflow::analyze(&checked, &starts);
 
     let mut out: Vec<RawInsn> = Vec::with_capacity(n * 2);

@@ -55,12 +55,24 @@ pub const SCRATCH_BYTES: u32 = 80;
 pub struct Frame {
     /// The frame's own depth, rounded to 8 (slots start below it).
     pub depth: i64,
+    /// The main function's frame (frame 0), whose entry block looks the
+    /// state up once for all its probes (see [`ProbeConfig::reuse_state`]).
+    pub main: bool,
 }
 
 impl Frame {
     pub fn new(depth: u32) -> Frame {
         Frame {
             depth: ((depth as i64) + 7) & !7,
+            main: false,
+        }
+    }
+
+    /// The main function's frame.
+    pub fn main(depth: u32) -> Frame {
+        Frame {
+            main: true,
+            ..Frame::new(depth)
         }
     }
     pub fn r0(self) -> i64 {
@@ -160,6 +172,11 @@ pub struct ProbeConfig {
     /// plain loads of special fields (`bpf_spin_lock`, timers, kptrs), so
     /// a rejected program is instrumented again with 0.
     pub inline_copy_max: u32,
+    /// The main function's probes use the state value the entry block
+    /// looked up (kept in a stack slot) instead of looking it up again.
+    /// The verifier then walks the program twice (state found or not), so
+    /// prepare turns it off for programs that are already costly to verify.
+    pub reuse_state: bool,
     /// No program of the recording can change the packet: the exit record
     /// says so ([`FLAG_PACKET_UNCHANGED`]) instead of copying it again.
     pub packet_unchanged: bool,
@@ -197,14 +214,36 @@ impl OutputPlan {
 /// Looks up this CPU's `bpfrr_state` value: r0 = the value, also spilled to
 /// `fr.state()`; jumps to `end` when there is none.
 fn load_state(b: &mut Block, cfg: &ProbeConfig, fr: Frame, end: Label) {
+    if fr.main && cfg.reuse_state {
+        // Looked up by the entry block (NULL if that failed).
+        b.ldx(Sz::DW, 0, 10, fr.state());
+        b.jeq(0, 0, end);
+        return;
+    }
+    lookup_state(b, cfg, fr);
+    b.jeq(0, 0, end);
+    b.stx(Sz::DW, 10, fr.state(), 0);
+}
+
+/// The entry block's [`load_state`]: the value (or NULL) stays in the
+/// frame's state slot for the other probes of the main function.
+fn load_state_at_entry(b: &mut Block, cfg: &ProbeConfig, fr: Frame, end: Label) {
+    if !(fr.main && cfg.reuse_state) {
+        return load_state(b, cfg, fr, end);
+    }
+    lookup_state(b, cfg, fr);
+    b.stx(Sz::DW, 10, fr.state(), 0);
+    b.jeq(0, 0, end);
+}
+
+/// r0 = this CPU's `bpfrr_state` value, or NULL.
+fn lookup_state(b: &mut Block, cfg: &ProbeConfig, fr: Frame) {
     b.call(HELPER_GET_SMP_PROCESSOR_ID);
     b.stx(Sz::W, 10, fr.key(), 0);
     b.mov(2, 10);
     b.add_imm(2, fr.key() as i32);
     b.ld_map_fd(1, cfg.state_fd);
     b.call(HELPER_MAP_LOOKUP_ELEM);
-    b.jeq(0, 0, end);
-    b.stx(Sz::DW, 10, fr.state(), 0);
 }
 
 /// `state.field += imm` (state from its slot; uses r1, r3).
@@ -425,7 +464,7 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
     let no_room = b.new_label();
     let tail_lost = b.new_label();
     b.stx(Sz::DW, 10, fr.ctx(), 1);
-    load_state(&mut b, cfg, fr, end);
+    load_state_at_entry(&mut b, cfg, fr, end);
     b.ldx(Sz::DW, 1, 0, STATE_TAIL_PENDING as i64);
     b.jne(1, 0, tail);
     b.ldx(Sz::DW, 1, 0, STATE_OVERFLOW as i64);

@@ -33,6 +33,7 @@ fn cfg(packet: PacketAccess) -> ProbeConfig {
         output_cap: 128,
         scratch: 64 << 10,
         inline_copy_max: 0,
+        reuse_state: true,
         packet_unchanged: false,
     }
 }

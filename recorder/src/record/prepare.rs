@@ -35,6 +35,10 @@ pub const MAX_SNAPLEN: u32 = 65536 + 512;
 pub const META_CAP: u32 = 32;
 /// Bytes captured of a helper output whose size is not a constant.
 pub const OUTPUT_CAP: u32 = 512;
+/// Programs whose verification processed fewer instructions than this
+/// get probes that share the entry's state lookup (their verification
+/// doubles, far from the kernel's limit of a million).
+pub const REUSE_STATE_MAX_PROCESSED: u64 = 100_000;
 /// Largest map value a helper probe copies with plain loads.
 pub const INLINE_COPY_MAX: u32 = 64;
 /// Smallest per-CPU scratch buffer: room for an invocation's records (a
@@ -332,6 +336,10 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
                 output_cap: OUTPUT_CAP,
                 scratch: 0,
                 inline_copy_max: INLINE_COPY_MAX,
+                reuse_state: original
+                    .stats
+                    .as_ref()
+                    .is_some_and(|s| s.insns_processed < REUSE_STATE_MAX_PROCESSED),
                 packet_unchanged,
             }
         })
