@@ -28,9 +28,9 @@
 //! The payloads are self-describing (capacities and lengths are in the
 //! record), so decoding needs no table from the instrumenter. Helper
 //! outputs have a fixed capacity (the record size is a constant per probe)
-//! and a real length; `min(len, cap)` bytes are valid. Packets are stored
-//! at their real length, cut to their capacity (the snap length), and are
-//! the last thing in their record.
+//! and a real length; `min(len, cap)` bytes are valid. Packets and XDP
+//! metadata are stored at their real length, cut to their capacity (the
+//! snap length), at the end of their record.
 //!
 //! A malformed or short record is an error ([`WireError`]), never a panic.
 
@@ -52,8 +52,8 @@ pub const FLAG_PACKET_UNCHANGED: u16 = 2;
 
 /// Entry payload: time, the CPU and its sequence number, the sizes, the
 /// scratch bookkeeping of the invocation below (nesting), then the context
-/// image, the packet metadata (capacity `meta_cap`) and the packet
-/// (`min(len, cap)` bytes), each padded to 8 bytes.
+/// image, the packet and the packet metadata (`min(len, cap)` bytes each),
+/// each padded to 8 bytes.
 pub const ENTRY_TIME: i16 = 24;
 pub const ENTRY_CPU_SEQ: i16 = 32;
 pub const ENTRY_CPU: i16 = 40;
@@ -379,17 +379,17 @@ pub fn decode_record(bytes: &[u8], cpu: u32, cpu_seq: u64) -> Result<Record, Wir
             let meta_len = r.u32(o(ENTRY_META_LEN), what)?;
             let meta_cap = r.u32(o(ENTRY_META_CAP), what)? as usize;
             let ctx = r.bytes(ENTRY_CTX, ctx_len, "entry context")?.to_vec();
-            let meta_off = ENTRY_CTX + pad8(ctx_len);
-            let meta = if meta_len == NO_PACKET {
-                None
-            } else {
-                Some(r.captured(meta_off, meta_cap, meta_len as u64, true, "entry metadata")?)
-            };
-            let pkt_off = meta_off + pad8(meta_cap);
+            let pkt_off = ENTRY_CTX + pad8(ctx_len);
             let packet = if pkt_len == NO_PACKET {
                 None
             } else {
                 Some(r.captured(pkt_off, pkt_cap, pkt_len as u64, false, "entry packet")?)
+            };
+            let meta_off = pkt_off + packet.as_ref().map_or(0, |p| pad8(p.bytes.len()));
+            let meta = if meta_len == NO_PACKET {
+                None
+            } else {
+                Some(r.captured(meta_off, meta_cap, meta_len as u64, false, "entry metadata")?)
             };
             Record::Entry {
                 header,
@@ -526,17 +526,17 @@ fn encode_record(record: &Record) -> Vec<u8> {
             put(&mut b, o(ENTRY_META_CAP), &(mc as u32).to_le_bytes());
             b.resize(ENTRY_CTX, 0);
             put(&mut b, ENTRY_CTX, ctx);
-            let meta_off = ENTRY_CTX + pad8(ctx.len());
-            b.resize(meta_off, 0);
-            if let Some(m) = meta {
-                put(&mut b, meta_off, &m.bytes);
-            }
-            let pkt_off = meta_off + pad8(mc);
+            let pkt_off = ENTRY_CTX + pad8(ctx.len());
             b.resize(pkt_off, 0);
             if let Some(p) = packet {
                 put(&mut b, pkt_off, &p.bytes);
             }
-            b.resize(pkt_off + pad8(pc), 0);
+            let meta_off = pkt_off + pad8(pc);
+            b.resize(meta_off, 0);
+            if let Some(m) = meta {
+                put(&mut b, meta_off, &m.bytes);
+            }
+            b.resize(meta_off + pad8(mc), 0);
         }
         Record::Helper {
             id,

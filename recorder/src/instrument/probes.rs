@@ -439,9 +439,37 @@ pub fn entry_size(cfg: &ProbeConfig) -> usize {
     entry_packet_off(cfg) + pad8(packet_caps(cfg).0 as usize)
 }
 
-/// Where the packet starts in an entry record (after context and metadata).
+/// Where the packet starts in an entry record (after the context).
 fn entry_packet_off(cfg: &ProbeConfig) -> usize {
-    ENTRY_CTX + pad8(cfg.ctx.image_len() as usize) + pad8(packet_caps(cfg).1 as usize)
+    ENTRY_CTX + pad8(cfg.ctx.image_len() as usize)
+}
+
+/// Appends the XDP metadata (`data_meta` to `data`, at most `cap` bytes)
+/// at the end of the entry record at `fr.rec()` (whose header's size is at
+/// most `max_end`), and grows the record by it.
+fn capture_meta(b: &mut Block, fr: Frame, max_end: usize, cap: u32) {
+    let done = b.new_label();
+    b.ldx(Sz::DW, 3, 10, fr.ctx());
+    b.ldx(Sz::W, 4, 3, 8); // data_meta
+    b.ldx(Sz::W, 5, 3, 0); // data
+    b.sub(5, 4);
+    b.ldx(Sz::DW, 1, 10, fr.rec());
+    b.stx(Sz::W, 1, ENTRY_META_LEN as i64, 5);
+    b.mov(2, 5);
+    b.clamp(2, cap);
+    b.jeq(2, 0, done);
+    b.ldx(Sz::W, 5, 1, HDR_SIZE as i64);
+    b.jgt(5, max_end as i32, done);
+    b.add(1, 5);
+    b.mov(3, 4);
+    b.call(HELPER_PROBE_READ_KERNEL);
+    b.ldx(Sz::DW, 1, 10, fr.rec());
+    b.ldx(Sz::W, 2, 1, ENTRY_META_LEN as i64);
+    stored_size(b, 2, cap, 0);
+    b.ldx(Sz::W, 3, 1, HDR_SIZE as i64);
+    b.add(3, 2);
+    b.stx(Sz::W, 1, HDR_SIZE as i64, 3);
+    b.bind(done);
 }
 
 fn packet_caps(cfg: &ProbeConfig) -> (u32, u32) {
@@ -521,18 +549,6 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
             }
         }
     }
-    let meta_off = ENTRY_CTX + pad8(ctx_len as usize);
-    if cfg.packet == PacketAccess::Xdp {
-        capture_packet(
-            &mut b,
-            fr,
-            cfg.packet,
-            true,
-            ENTRY_META_LEN as i64,
-            meta_off as i64,
-            meta_cap,
-        );
-    }
     let pkt_off = entry_packet_off(cfg);
     capture_packet(
         &mut b,
@@ -551,6 +567,9 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
         pkt_off,
         pkt_cap,
     );
+    if cfg.packet == PacketAccess::Xdp && meta_cap > 0 {
+        capture_meta(&mut b, fr, pkt_off + pad8(pkt_cap as usize), meta_cap);
+    }
     commit(&mut b, fr);
     b.ja(end);
 
@@ -773,6 +792,16 @@ pub fn after_helper(
     } else {
         b.st(Sz::DW, 0, HELPER_R0 as i64, 0);
     }
+    let done = b.new_label();
+    if returns_value && outputs.len() == 1 && outputs[0].arg == OUT_ARG_RETURNED {
+        // A failed lookup: no memory, a record without outputs.
+        let found = b.new_label();
+        b.jne(2, 0, found);
+        b.st(Sz::B, 0, HELPER_N_OUT as i64, 0);
+        b.st(Sz::W, 0, HDR_SIZE as i64, HELPER_OUTPUTS as i32);
+        b.ja(done);
+        b.bind(found);
+    }
     let mut off = HELPER_OUTPUTS as i64;
     for o in outputs {
         b.ldx(Sz::DW, 1, 10, fr.rec());
@@ -808,6 +837,7 @@ pub fn after_helper(
         b.bind(skip);
         off += o.record_bytes() as i64;
     }
+    b.bind(done);
     submit(&mut b, fr, end);
     if returns_value {
         b.ldx(Sz::DW, 0, 10, fr.r0());
