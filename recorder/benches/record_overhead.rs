@@ -39,8 +39,14 @@ mod overhead {
     const RUNS: u32 = 100_000;
     /// Measurements of each side, interleaved; the median is reported.
     const ROUNDS: usize = 7;
-    /// The ring buffer: large, so that chunks are few.
-    const BUFFER: u32 = 256 << 20;
+    /// The ring buffer: large, so that chunks are few
+    /// (`BPFRR_BENCH_BUFFER_MIB=16`: bpfrr record's default instead).
+    fn buffer() -> u32 {
+        std::env::var("BPFRR_BENCH_BUFFER_MIB")
+            .ok()
+            .and_then(|m| m.parse::<u32>().ok())
+            .map_or(256 << 20, |m| m << 20)
+    }
 
     struct Case {
         sample: &'static str,
@@ -172,7 +178,7 @@ mod overhead {
         .capture_hints();
         let opts = PrepareOptions {
             program: Some(case.program.to_string()),
-            buffer_size: Some(BUFFER),
+            buffer_size: Some(buffer()),
             snaplen,
             hints,
         };
@@ -190,7 +196,7 @@ mod overhead {
         let (_, bytes) = drain(&mut ring, &mut asm)?;
         let bytes_per_run = bytes as f64 / 100.0;
         // Chunks that fill at most half the buffer.
-        let per_chunk = ((f64::from(BUFFER) / 2.0 / bytes_per_run) as u32).clamp(1, RUNS);
+        let per_chunk = ((f64::from(buffer()) / 2.0 / bytes_per_run) as u32).clamp(1, RUNS);
         let chunks = RUNS.div_ceil(per_chunk);
 
         // Warm up both.
