@@ -323,3 +323,25 @@ fn records_past_the_scratch_buffer_are_counted_and_the_invocation_is_partial() {
     assert_eq!(all[0].events.len(), inv.events.len());
     assert_eq!(lost2, 2 * lost);
 }
+
+/// The largest snap length bpfrr accepts still fits the per-CPU scratch
+/// buffer (an array value of at most 4 MiB), and the probes sized for it
+/// load; a larger request is capped.
+#[test]
+fn the_largest_snap_length_loads() {
+    use bpfrr_recorder::record::prepare::MAX_SNAPLEN;
+    if !common::kernel_tests_enabled("the_largest_snap_length_loads") {
+        return;
+    }
+    for snaplen in [MAX_SNAPLEN, u32::MAX] {
+        for (sample, program) in [("xdp_fw", "xdp_firewall"), ("tc_rewrite", "tc_mark_dscp")] {
+            let o = PrepareOptions {
+                snaplen: Some(snaplen),
+                ..opts(program)
+            };
+            let p = prepare(&samples().join(format!("{sample}.bpf.o")), &o)
+                .unwrap_or_else(|e| panic!("{sample} --snaplen {snaplen}: {e}"));
+            assert_eq!(p.programs[0].probe_config.packet_cap, MAX_SNAPLEN);
+        }
+    }
+}

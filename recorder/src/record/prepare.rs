@@ -28,9 +28,11 @@ use super::driver::CaptureHints;
 pub const DEFAULT_BUFFER: u32 = 16 << 20;
 /// Packet capture when neither `--snaplen` nor the driver says (jumbo frames).
 pub const DEFAULT_SNAPLEN: u32 = 9216;
-/// The largest snap length (a packet of the largest GSO size, 64 KiB, and
-/// its headers): the per-CPU scratch buffer holds two of them.
-pub const MAX_SNAPLEN: u32 = 65536 + 512;
+/// The largest snap length (BIG TCP packets): the per-CPU scratch buffer
+/// holds twice an entry and an exit record of this size, and an array
+/// value may not exceed 4 MiB. Longer packets are cut, their real length
+/// kept.
+pub const MAX_SNAPLEN: u32 = 256 << 10;
 /// Bytes of XDP metadata captured (the kernel allows at most 32).
 pub const META_CAP: u32 = 32;
 /// Bytes captured of a helper output whose size is not a constant.
