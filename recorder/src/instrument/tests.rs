@@ -32,6 +32,10 @@ fn cfg(packet: PacketAccess) -> ProbeConfig {
         meta_cap: 32,
         output_cap: 128,
         sites: LogSites::default(),
+        scratch: 64 << 10,
+        inline_copy_max: 0,
+        reuse_state: true,
+        packet_unchanged: false,
     }
 }
 
@@ -284,6 +288,7 @@ fn check_invariants(orig: &LinkedProgram, depths: &[u32], out: &Instrumented) {
             Insn::Store { dst: 10, off, .. } => check_fp(off),
             Insn::Alu {
                 dst: 2,
+                op: bpfrr_trace::isa::AluOp::Add,
                 src: Operand::Imm(i),
                 ..
             } if i < 0 => check_fp(i as i16),
@@ -326,31 +331,41 @@ fn helper_records_carry_original_indices_and_right_sizes() {
     let p = sample_program();
     let out = instrument(&p, &[16, 0, 8], &maps(), &cfg(PacketAccess::Xdp)).unwrap();
     let new = check(&out.program.insns).unwrap();
-    // Collect (record insn index written, reserve size) per probe: the ST
-    // of HDR_INSN through r0 right after a reserve.
+    // Collect (record insn index written, record size) per probe: the
+    // header's stores of HDR_INSN and HDR_SIZE through the record (r2).
     let mut headers = Vec::new();
-    let mut last_size = None;
+    let mut last_insn = None;
     for insn in new.insns.iter().flatten() {
         match *insn {
-            Insn::Alu {
-                dst: 2,
-                src: Operand::Imm(i),
-                op: bpfrr_trace::isa::AluOp::Mov,
-                ..
-            } => last_size = Some(i),
             Insn::Store {
-                dst: 0,
+                dst: 2,
                 off,
                 src: Operand::Imm(i),
                 ..
-            } if off == HDR_INSN => headers.push((i, last_size)),
+            } if off == HDR_INSN => last_insn = Some(i),
+            Insn::Store {
+                dst: 2,
+                off,
+                src: Operand::Imm(size),
+                ..
+            } if off == HDR_SIZE => headers.push((last_insn.take().unwrap(), Some(size))),
             _ => {}
         }
     }
     let insns: Vec<i32> = headers.iter().map(|h| h.0).collect();
-    // entry (0), lookup (6), get_current_comm (25) inside sub, ktime (27)
-    // inside cb, bpf_loop (16), tail call (21), exit (23): in program order.
-    assert_eq!(insns, vec![0, 6, 16, 21, 23, 25, 27]);
+    // entry (0) and tail entry (0), lookup (6), get_current_comm (25)
+    // inside sub, ktime (27) inside cb, bpf_loop (16), tail call (21),
+    // exit (23): in program order.
+    assert_eq!(insns, vec![0, 0, 6, 16, 21, 23, 25, 27]);
+    assert_eq!(
+        headers[0].1.unwrap() as usize,
+        probes::entry_size(&cfg(PacketAccess::Xdp))
+    );
+    assert_eq!(
+        headers[1].1.unwrap() as usize,
+        ENTRY_CTX,
+        "a tail entry has no packet"
+    );
     let size_of = |insn: i32| headers.iter().find(|h| h.0 == insn).unwrap().1.unwrap();
     // lookup: one returned-memory output of the map's 16-byte value.
     assert_eq!(size_of(6) as usize, HELPER_OUTPUTS + OUT_HEADER_LEN + 16);
@@ -628,10 +643,12 @@ fn btf_loads_are_recorded_with_their_live_registers_kept() {
             },
         ]
     );
-    // It writes a BtfLoad record for instruction 2 with the saved r3.
+    // It writes a BtfLoad record for instruction 2 with the saved r3 (the
+    // header through the record pointer `reserve` leaves in r2, the
+    // payload through r0).
     let has_store = |probe: &[Insn], off: i16, v: i32| {
         probe.iter().any(|i| {
-            matches!(*i, Insn::Store { dst: 0, off: o, src: Operand::Imm(x), .. } if o == off && x == v)
+            matches!(*i, Insn::Store { dst: 0 | 2, off: o, src: Operand::Imm(x), .. } if o == off && x == v)
         })
     };
     assert!(has_store(&probe, HDR_KIND, RecordKind::BtfLoad as i32));
@@ -650,11 +667,15 @@ fn btf_loads_are_recorded_with_their_live_registers_kept() {
         *i,
         Insn::Store { dst: 0, off, src: Operand::Reg(7), .. } if off == BTF_LOAD_VALUE
     )));
+    let kept_slots: Vec<i16> = std::iter::once(fr.r0())
+        .chain((0..5).map(|a| fr.arg(a)))
+        .map(|o| o as i16)
+        .collect();
     assert!(
         !probe6
             .iter()
-            .any(|i| matches!(*i, Insn::Store { dst: 10, src: Operand::Reg(r), .. } if r != 0)),
-        "no register but the probe's own r0 is saved"
+            .any(|i| matches!(*i, Insn::Store { dst: 10, off, .. } if kept_slots.contains(&off))),
+        "no register is kept around the load into r7"
     );
     // The kfunc probe: a helper record of call kind 1 (kfunc) with its BTF id.
     let at5 = out.orig_to_new[5] as usize;
