@@ -5,7 +5,10 @@
 //! - Probes use only r0-r5 and r10. r6-r9 are never touched, so a probe
 //!   after a helper call (where only r0 among r0-r5 is live) or before an
 //!   exit (only r0 live) cannot disturb the program; the entry block keeps
-//!   r1 (the context) in a scratch slot and restores it.
+//!   r1 (the context) in a scratch slot and restores it. A probe after a
+//!   load through a BTF pointer (any register may be live there) keeps the
+//!   live caller-saved registers in the frame's r0 and argument slots,
+//!   apart from the state/record/context slots, and restores them.
 //! - Everything kept across the probe's own helper calls (the state value,
 //!   the ring buffer record, r0, spilled arguments) lives in the frame's
 //!   scratch slots, just below the frame's own stack depth. Spills and fills

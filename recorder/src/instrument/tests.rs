@@ -715,3 +715,55 @@ fn kfuncs_unknown_to_the_log_or_under_a_lock_are_not_probed() {
     let out = instrument(&p, &[0], &maps(), &c).unwrap();
     assert!(out.unprobed_calls[0].1.contains("spin lock"));
 }
+
+/// The BTF-load probe in the main function shares the entry's state
+/// lookup (reuse_state) and leaves the slots other probes rely on alone:
+/// the registers it keeps go to slots apart from the state, record, key
+/// and context slots, and it never rewrites the state slot.
+#[test]
+fn btf_load_probes_respect_the_shared_state_slot() {
+    let p = btf_program();
+    let fr = probes::Frame::main(0);
+    let shared = [fr.state(), fr.rec(), fr.key(), fr.ctx()];
+    for r in 0..=5u8 {
+        let slot = if r == 0 { fr.r0() } else { fr.arg(r - 1) };
+        assert!(!shared.contains(&slot), "r{r} is kept in a shared slot");
+        assert!(slot >= fr.lowest());
+    }
+    let probe_at = |c: &ProbeConfig| {
+        let out = instrument(&p, &[0], &maps(), c).unwrap();
+        check_invariants(&p, &[0], &out);
+        let new = check(&out.program.insns).unwrap();
+        (out.orig_to_new[2] as usize + 1..out.orig_to_new[3] as usize)
+            .filter_map(|i| new.insns[i])
+            .collect::<Vec<Insn>>()
+    };
+    let lookups = |probe: &[Insn]| {
+        probe
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i,
+                    Insn::Call(CallTarget::Helper(id)) if *id == probes::HELPER_MAP_LOOKUP_ELEM
+                )
+            })
+            .count()
+    };
+    let writes_state = |probe: &[Insn]| {
+        probe
+            .iter()
+            .any(|i| matches!(*i, Insn::Store { dst: 10, off, .. } if off as i64 == fr.state()))
+    };
+    let mut c = btf_cfg();
+    c.reuse_state = true;
+    let shared_probe = probe_at(&c);
+    assert_eq!(lookups(&shared_probe), 0, "the entry's lookup is reused");
+    assert!(!writes_state(&shared_probe));
+    assert!(shared_probe.iter().any(|i| matches!(
+        *i,
+        Insn::Load { dst: 0, src: 10, off, .. } if off as i64 == fr.state()
+    )));
+    c.reuse_state = false;
+    let own_probe = probe_at(&c);
+    assert_eq!(lookups(&own_probe), 1, "without reuse the probe looks up");
+}
