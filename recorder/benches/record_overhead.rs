@@ -39,8 +39,14 @@ mod overhead {
     const RUNS: u32 = 100_000;
     /// Measurements of each side, interleaved; the median is reported.
     const ROUNDS: usize = 7;
-    /// The ring buffer: large, so that chunks are few.
-    const BUFFER: u32 = 256 << 20;
+    /// The ring buffer: large, so that chunks are few
+    /// (`BPFRR_BENCH_BUFFER_MIB=16`: bpfrr record's default instead).
+    fn buffer() -> u32 {
+        std::env::var("BPFRR_BENCH_BUFFER_MIB")
+            .ok()
+            .and_then(|m| m.parse::<u32>().ok())
+            .map_or(256 << 20, |m| m << 20)
+    }
 
     struct Case {
         sample: &'static str,
@@ -145,9 +151,11 @@ mod overhead {
         let mut records = 0u64;
         let mut bad = None;
         ring.drain(|bytes| match wire::decode(bytes) {
-            Ok(r) => {
-                records += 1;
-                std::hint::black_box(asm.push(r));
+            Ok(rs) => {
+                for r in rs {
+                    records += 1;
+                    std::hint::black_box(asm.push(r));
+                }
             }
             Err(e) => bad = Some(e.to_string()),
         });
@@ -170,7 +178,7 @@ mod overhead {
         .capture_hints();
         let opts = PrepareOptions {
             program: Some(case.program.to_string()),
-            buffer_size: Some(BUFFER),
+            buffer_size: Some(buffer()),
             snaplen,
             hints,
             retarget: None,
@@ -189,7 +197,7 @@ mod overhead {
         let (_, bytes) = drain(&mut ring, &mut asm)?;
         let bytes_per_run = bytes as f64 / 100.0;
         // Chunks that fill at most half the buffer.
-        let per_chunk = ((f64::from(BUFFER) / 2.0 / bytes_per_run) as u32).clamp(1, RUNS);
+        let per_chunk = ((f64::from(buffer()) / 2.0 / bytes_per_run) as u32).clamp(1, RUNS);
         let chunks = RUNS.div_ceil(per_chunk);
 
         // Warm up both.
@@ -261,6 +269,10 @@ mod overhead {
         // packet plus room to grow), then xdp_fw with `--snaplen 128`.
         let mut rows: Vec<(&Case, Option<u32>)> = CASES.iter().map(|c| (c, None)).collect();
         rows.push((&CASES[0], Some(128)));
+        // `BPFRR_BENCH_ONLY=xdp_fw`: only that sample's rows (for profiling).
+        if let Ok(only) = std::env::var("BPFRR_BENCH_ONLY") {
+            rows.retain(|(c, _)| c.sample == only);
+        }
         for (case, snaplen) in rows {
             let name = match snaplen {
                 None => case.sample.to_string(),

@@ -1,66 +1,85 @@
-//! The records the instrumented program writes to the `bpfrr_rb` ring
-//! buffer, and their decoder.
+//! The records the instrumented program writes, and their decoder.
 //!
 //! This is the contract between the probe code the instrumenter emits
 //! (`crate::instrument::probes`) and userspace: every offset used by either
 //! side is a constant here. All integers are little-endian (BPF runs in the
 //! host's byte order and bpfrr records on little-endian hosts).
 //!
+//! Transport: the probes append their records to a per-CPU scratch buffer
+//! (the `bpfrr_state` array, one value per CPU: [`STATE_BUF`] bytes of
+//! bookkeeping, then the buffer), and the exit probe sends the whole
+//! invocation with ONE `bpf_ringbuf_output` of the bytes used. A ring buffer
+//! item is therefore a *blob*: one invocation's records back to back, the
+//! first an Entry (which carries the CPU and its sequence number for every
+//! record of the blob). Nested invocations on one CPU (an interrupt running
+//! the program again) stack in the buffer and leave as blobs of their own.
+//!
 //! Every record starts with a [`HEADER_LEN`]-byte header:
 //!
 //! | off | type | field |
 //! |---|---|---|
 //! | 0 | u16 | kind ([`RecordKind`]) |
-//! | 2 | u16 | flags ([`FLAG_TAIL_ENTRY`]) |
+//! | 2 | u16 | flags ([`FLAG_TAIL_ENTRY`], [`FLAG_PACKET_UNCHANGED`]) |
 //! | 4 | u32 | instruction index in the ORIGINAL program |
-//! | 8 | u32 | CPU |
+//! | 8 | u32 | size of the record in bytes (header included, a multiple of 8) |
 //! | 12 | u32 | program id in the trace |
-//! | 16 | u64 | the CPU's invocation sequence number |
-//! | 24 | u64 | records lost on this CPU before this one |
+//! | 16 | u64 | records lost on this CPU before this one |
 //!
 //! The payloads are self-describing (capacities and lengths are in the
-//! record), so decoding needs no table from the instrumenter. Buffers have a
-//! fixed capacity (the record size is a constant per probe) and a real
-//! length; `min(len, cap)` bytes are valid.
+//! record), so decoding needs no table from the instrumenter. Helper
+//! outputs have a fixed capacity (the record size is a constant per probe)
+//! and a real length; `min(len, cap)` bytes are valid. Packets and XDP
+//! metadata are stored at their real length, cut to their capacity (the
+//! snap length), at the end of their record.
 //!
 //! A malformed or short record is an error ([`WireError`]), never a panic.
 
 /// Size of the common header.
-pub const HEADER_LEN: usize = 32;
+pub const HEADER_LEN: usize = 24;
 pub const HDR_KIND: i16 = 0;
 pub const HDR_FLAGS: i16 = 2;
 pub const HDR_INSN: i16 = 4;
-pub const HDR_CPU: i16 = 8;
+pub const HDR_SIZE: i16 = 8;
 pub const HDR_PROG: i16 = 12;
-pub const HDR_CPU_SEQ: i16 = 16;
-pub const HDR_LOST: i16 = 24;
+pub const HDR_LOST: i16 = 16;
 
 /// Header flag of an Entry record: the program was entered by a tail call
-/// (it continues the invocation with the same CPU sequence number).
+/// (it continues the invocation; such an entry carries no context or packet).
 pub const FLAG_TAIL_ENTRY: u16 = 1;
+/// Header flag of an Exit record: no program of the recording can change
+/// the packet, so the final packet is the entry packet (not copied again).
+pub const FLAG_PACKET_UNCHANGED: u16 = 2;
 
-/// Entry payload: time, then the sizes, then the context image, the packet
-/// and the packet metadata (each padded to 8 bytes).
-pub const ENTRY_TIME: i16 = 32;
-pub const ENTRY_CTX_LEN: i16 = 40;
-pub const ENTRY_PKT_LEN: i16 = 44;
-pub const ENTRY_PKT_CAP: i16 = 48;
-pub const ENTRY_META_LEN: i16 = 52;
-pub const ENTRY_META_CAP: i16 = 56;
-pub const ENTRY_CTX: usize = 64;
+/// Entry payload: time, the CPU and its sequence number, the sizes, the
+/// scratch bookkeeping of the invocation below (nesting), then the context
+/// image, the packet and the packet metadata (`min(len, cap)` bytes each),
+/// each padded to 8 bytes.
+pub const ENTRY_TIME: i16 = 24;
+pub const ENTRY_CPU_SEQ: i16 = 32;
+pub const ENTRY_CPU: i16 = 40;
+pub const ENTRY_CTX_LEN: i16 = 44;
+pub const ENTRY_PKT_LEN: i16 = 48;
+pub const ENTRY_PKT_CAP: i16 = 52;
+pub const ENTRY_META_LEN: i16 = 56;
+pub const ENTRY_META_CAP: i16 = 60;
+/// Where the enclosing invocation's records start in the scratch buffer,
+/// and how many it had (restored when this invocation leaves; not decoded).
+pub const ENTRY_PREV_START: i16 = 64;
+pub const ENTRY_PREV_NREC: i16 = 72;
+pub const ENTRY_CTX: usize = 80;
 
 /// Exit payload: r0, the final packet's length and capacity, its bytes.
-pub const EXIT_R0: i16 = 32;
-pub const EXIT_PKT_LEN: i16 = 40;
-pub const EXIT_PKT_CAP: i16 = 44;
-pub const EXIT_PKT: usize = 48;
+pub const EXIT_R0: i16 = 24;
+pub const EXIT_PKT_LEN: i16 = 32;
+pub const EXIT_PKT_CAP: i16 = 36;
+pub const EXIT_PKT: usize = 40;
 
 /// Helper payload: id, call kind, number of outputs, r0, then the outputs.
-pub const HELPER_ID: i16 = 32;
-pub const HELPER_CALL_KIND: i16 = 36;
-pub const HELPER_N_OUT: i16 = 37;
-pub const HELPER_R0: i16 = 40;
-pub const HELPER_OUTPUTS: usize = 48;
+pub const HELPER_ID: i16 = 24;
+pub const HELPER_CALL_KIND: i16 = 28;
+pub const HELPER_N_OUT: i16 = 29;
+pub const HELPER_R0: i16 = 32;
+pub const HELPER_OUTPUTS: usize = 40;
 /// Each output: a 16-byte header (arg u8, 3 pad, cap u32, len u64), then
 /// `cap` bytes.
 pub const OUT_ARG: usize = 0;
@@ -73,23 +92,40 @@ pub const OUT_ARG_RETURNED: u8 = 0;
 
 /// Tail-call payload: the index (r3) and the object map index of the
 /// program array (`u32::MAX` when the instrumenter could not tell).
-pub const TAIL_INDEX: i16 = 32;
-pub const TAIL_MAP: i16 = 36;
-pub const TAIL_LEN: usize = 40;
+pub const TAIL_INDEX: i16 = 24;
+pub const TAIL_MAP: i16 = 28;
+pub const TAIL_LEN: usize = 32;
 
 /// BTF-load payload: the value the load left in its destination register.
-pub const BTF_LOAD_VALUE: i16 = 32;
-pub const BTF_LOAD_LEN: usize = 40;
+pub const BTF_LOAD_VALUE: i16 = 24;
+pub const BTF_LOAD_LEN: usize = 32;
 
 /// `len` value meaning "the program has no packet".
 pub const NO_PACKET: u32 = u32::MAX;
 
-/// Layout of the `bpfrr_state` per-CPU value.
+/// Layout of a `bpfrr_state` value (one per CPU): the counters, the
+/// scratch buffer's bookkeeping, then the buffer at [`STATE_BUF`].
 pub const STATE_CPU_SEQ: i16 = 0;
 pub const STATE_LOST: i16 = 8;
 pub const STATE_TAIL_PENDING: i16 = 16;
 pub const STATE_CPU: i16 = 24;
-pub const STATE_VALUE_SIZE: u32 = 32;
+/// Next free byte of the scratch buffer (offset from [`STATE_BUF`]).
+pub const STATE_OFF: i16 = 32;
+/// Where the current invocation's records start (offset from [`STATE_BUF`]).
+pub const STATE_START: i16 = 40;
+/// Records the current invocation has in the buffer.
+pub const STATE_NREC: i16 = 48;
+/// Invocations entered on this CPU whose Entry did not fit (their records
+/// are counted as lost until their exit).
+pub const STATE_OVERFLOW: i16 = 56;
+pub const STATE_BUF: i16 = 64;
+
+/// Size of a `bpfrr_state` value for a scratch buffer of `scratch` bytes:
+/// twice the buffer, so that the verifier can prove that any blob
+/// (start <= scratch, length <= scratch) lies inside the value.
+pub const fn state_value_size(scratch: u32) -> u32 {
+    STATE_BUF as u32 + 2 * scratch
+}
 
 /// Rounds up to the 8-byte alignment every buffer in a record keeps.
 pub const fn pad8(n: usize) -> usize {
@@ -128,7 +164,8 @@ pub enum CallKind {
     Kfunc,
 }
 
-/// The common header, decoded.
+/// The common header, decoded (CPU and sequence number come from the
+/// blob's Entry record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Header {
     pub flags: u16,
@@ -189,7 +226,11 @@ pub enum Record {
     Exit {
         header: Header,
         r0: u64,
+        /// The final packet, when copied.
         packet: Option<Captured>,
+        /// The packet was not copied because it cannot have changed: the
+        /// final packet is the entry packet ([`FLAG_PACKET_UNCHANGED`]).
+        packet_unchanged: bool,
     },
     /// `header.insn` is the load instruction.
     BtfLoad { header: Header, value: u64 },
@@ -226,6 +267,14 @@ pub enum WireError {
         "a helper record has unknown call kind {0}; the record is corrupted, please report this bpfrr bug"
     )]
     UnknownCallKind(u8),
+    #[error(
+        "a record says it is {size} bytes long with {left} bytes left in its invocation (a size must be a multiple of 8 of at least {HEADER_LEN}); the record is corrupted, please report this bpfrr bug"
+    )]
+    BadSize { size: usize, left: usize },
+    #[error(
+        "an invocation's records start with a record of kind {0} instead of its entry; the recorder and the instrumented program disagree on the record layout, please report this bpfrr bug"
+    )]
+    NoEntry(u16),
 }
 
 struct Reader<'a> {
@@ -257,16 +306,19 @@ impl Reader<'_> {
         let b = self.bytes(off, 8, what)?;
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
-    /// A captured buffer of capacity `cap` at `off` whose real length is `len`.
+    /// A buffer of capacity `cap` at `off` whose real length is `len`, of
+    /// which `min(len, cap)` bytes are stored (all `cap` bytes present
+    /// when `fixed`, as in helper outputs).
     fn captured(
         &self,
         off: usize,
         cap: usize,
         len: u64,
+        fixed: bool,
         what: &'static str,
     ) -> Result<Captured, WireError> {
-        let area = self.bytes(off, cap, what)?;
         let valid = (len.min(cap as u64)) as usize;
+        let area = self.bytes(off, if fixed { cap } else { valid }, what)?;
         Ok(Captured {
             bytes: area[..valid].to_vec(),
             len,
@@ -278,8 +330,43 @@ fn o(off: i16) -> usize {
     off as usize
 }
 
-/// Decodes one record.
-pub fn decode(bytes: &[u8]) -> Result<Record, WireError> {
+/// Decodes one ring buffer item: an invocation's records (the first is
+/// its Entry, which gives every record its CPU and sequence number).
+pub fn decode(blob: &[u8]) -> Result<Vec<Record>, WireError> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    let (mut cpu, mut cpu_seq) = (0, 0);
+    loop {
+        let rest = &blob[off..];
+        let r = Reader { b: rest };
+        r.bytes(0, HEADER_LEN, "header")?;
+        let size = r.u32(o(HDR_SIZE), "header")? as usize;
+        if size < HEADER_LEN || !size.is_multiple_of(8) || size > rest.len() {
+            return Err(WireError::BadSize {
+                size,
+                left: rest.len(),
+            });
+        }
+        if off == 0 {
+            let kind = r.u16(o(HDR_KIND), "header")?;
+            let flags = r.u16(o(HDR_FLAGS), "header")?;
+            if kind != RecordKind::Entry as u16 || flags & FLAG_TAIL_ENTRY != 0 {
+                return Err(WireError::NoEntry(kind));
+            }
+            cpu = r.u32(o(ENTRY_CPU), "entry record")?;
+            cpu_seq = r.u64(o(ENTRY_CPU_SEQ), "entry record")?;
+        }
+        out.push(decode_record(&rest[..size], cpu, cpu_seq)?);
+        off += size;
+        if off == blob.len() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Decodes one record of an invocation running on `cpu` with sequence
+/// number `cpu_seq`.
+pub fn decode_record(bytes: &[u8], cpu: u32, cpu_seq: u64) -> Result<Record, WireError> {
     let r = Reader { b: bytes };
     r.bytes(0, HEADER_LEN, "header")?;
     let kind_raw = r.u16(o(HDR_KIND), "header")?;
@@ -287,9 +374,9 @@ pub fn decode(bytes: &[u8]) -> Result<Record, WireError> {
     let header = Header {
         flags: r.u16(o(HDR_FLAGS), "header")?,
         insn: r.u32(o(HDR_INSN), "header")?,
-        cpu: r.u32(o(HDR_CPU), "header")?,
+        cpu,
         prog: r.u32(o(HDR_PROG), "header")?,
-        cpu_seq: r.u64(o(HDR_CPU_SEQ), "header")?,
+        cpu_seq,
         lost: r.u64(o(HDR_LOST), "header")?,
     };
     Ok(match kind {
@@ -306,13 +393,13 @@ pub fn decode(bytes: &[u8]) -> Result<Record, WireError> {
             let packet = if pkt_len == NO_PACKET {
                 None
             } else {
-                Some(r.captured(pkt_off, pkt_cap, pkt_len as u64, "entry packet")?)
+                Some(r.captured(pkt_off, pkt_cap, pkt_len as u64, false, "entry packet")?)
             };
-            let meta_off = pkt_off + pad8(pkt_cap);
+            let meta_off = pkt_off + packet.as_ref().map_or(0, |p| pad8(p.bytes.len()));
             let meta = if meta_len == NO_PACKET {
                 None
             } else {
-                Some(r.captured(meta_off, meta_cap, meta_len as u64, "entry metadata")?)
+                Some(r.captured(meta_off, meta_cap, meta_len as u64, false, "entry metadata")?)
             };
             Record::Entry {
                 header,
@@ -339,7 +426,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, WireError> {
                 let arg = r.u8(off + OUT_ARG, what)?;
                 let cap = r.u32(off + OUT_CAP, what)? as usize;
                 let len = r.u64(off + OUT_LEN, what)?;
-                let data = r.captured(off + OUT_HEADER_LEN, cap, len, what)?;
+                let data = r.captured(off + OUT_HEADER_LEN, cap, len, true, what)?;
                 outputs.push(Output { arg, data });
                 off += OUT_HEADER_LEN + pad8(cap);
             }
@@ -366,12 +453,18 @@ pub fn decode(bytes: &[u8]) -> Result<Record, WireError> {
             let r0 = r.u64(o(EXIT_R0), what)?;
             let pkt_len = r.u32(o(EXIT_PKT_LEN), what)?;
             let pkt_cap = r.u32(o(EXIT_PKT_CAP), what)? as usize;
-            let packet = if pkt_len == NO_PACKET {
+            let packet_unchanged = header.flags & FLAG_PACKET_UNCHANGED != 0;
+            let packet = if pkt_len == NO_PACKET || packet_unchanged {
                 None
             } else {
-                Some(r.captured(EXIT_PKT, pkt_cap, pkt_len as u64, "exit packet")?)
+                Some(r.captured(EXIT_PKT, pkt_cap, pkt_len as u64, false, "exit packet")?)
             };
-            Record::Exit { header, r0, packet }
+            Record::Exit {
+                header,
+                r0,
+                packet,
+                packet_unchanged,
+            }
         }
         RecordKind::BtfLoad => Record::BtfLoad {
             header,
@@ -380,10 +473,20 @@ pub fn decode(bytes: &[u8]) -> Result<Record, WireError> {
     })
 }
 
-/// Encodes a record as the probes lay it out, with each buffer's capacity
-/// equal to its captured bytes (the decoder's inverse; used by tests and by
-/// tools that synthesise records).
-pub fn encode(record: &Record) -> Vec<u8> {
+/// Encodes an invocation's records as the probes lay them out (one ring
+/// buffer item), each buffer's capacity equal to its captured bytes; the
+/// first record should be the invocation's Entry (its CPU and sequence
+/// number are the blob's). The decoder's inverse; used by tests and by
+/// tools that synthesise records.
+pub fn encode(records: &[Record]) -> Vec<u8> {
+    let mut blob = Vec::new();
+    for r in records {
+        blob.extend(encode_record(r));
+    }
+    blob
+}
+
+fn encode_record(record: &Record) -> Vec<u8> {
     fn put(b: &mut Vec<u8>, off: usize, v: &[u8]) {
         if b.len() < off + v.len() {
             b.resize(off + v.len(), 0);
@@ -398,12 +501,20 @@ pub fn encode(record: &Record) -> Vec<u8> {
         Record::Exit { header, .. } => (RecordKind::Exit, header),
         Record::BtfLoad { header, .. } => (RecordKind::BtfLoad, header),
     };
+    let mut flags = h.flags;
+    if let Record::Exit {
+        packet_unchanged, ..
+    } = record
+    {
+        flags &= !FLAG_PACKET_UNCHANGED;
+        if *packet_unchanged {
+            flags |= FLAG_PACKET_UNCHANGED;
+        }
+    }
     put(&mut b, o(HDR_KIND), &(kind as u16).to_le_bytes());
-    put(&mut b, o(HDR_FLAGS), &h.flags.to_le_bytes());
+    put(&mut b, o(HDR_FLAGS), &flags.to_le_bytes());
     put(&mut b, o(HDR_INSN), &h.insn.to_le_bytes());
-    put(&mut b, o(HDR_CPU), &h.cpu.to_le_bytes());
     put(&mut b, o(HDR_PROG), &h.prog.to_le_bytes());
-    put(&mut b, o(HDR_CPU_SEQ), &h.cpu_seq.to_le_bytes());
     put(&mut b, o(HDR_LOST), &h.lost.to_le_bytes());
     let cap_len = |c: &Option<Captured>| {
         c.as_ref().map_or((NO_PACKET, 0usize), |c| {
@@ -419,6 +530,8 @@ pub fn encode(record: &Record) -> Vec<u8> {
             ..
         } => {
             put(&mut b, o(ENTRY_TIME), &time_ns.to_le_bytes());
+            put(&mut b, o(ENTRY_CPU_SEQ), &h.cpu_seq.to_le_bytes());
+            put(&mut b, o(ENTRY_CPU), &h.cpu.to_le_bytes());
             put(&mut b, o(ENTRY_CTX_LEN), &(ctx.len() as u32).to_le_bytes());
             let (pl, pc) = cap_len(packet);
             let (ml, mc) = cap_len(meta);
@@ -426,12 +539,15 @@ pub fn encode(record: &Record) -> Vec<u8> {
             put(&mut b, o(ENTRY_PKT_CAP), &(pc as u32).to_le_bytes());
             put(&mut b, o(ENTRY_META_LEN), &ml.to_le_bytes());
             put(&mut b, o(ENTRY_META_CAP), &(mc as u32).to_le_bytes());
+            b.resize(ENTRY_CTX, 0);
             put(&mut b, ENTRY_CTX, ctx);
             let pkt_off = ENTRY_CTX + pad8(ctx.len());
+            b.resize(pkt_off, 0);
             if let Some(p) = packet {
                 put(&mut b, pkt_off, &p.bytes);
             }
             let meta_off = pkt_off + pad8(pc);
+            b.resize(meta_off, 0);
             if let Some(m) = meta {
                 put(&mut b, meta_off, &m.bytes);
             }
@@ -475,6 +591,7 @@ pub fn encode(record: &Record) -> Vec<u8> {
             let (pl, pc) = cap_len(packet);
             put(&mut b, o(EXIT_PKT_LEN), &pl.to_le_bytes());
             put(&mut b, o(EXIT_PKT_CAP), &(pc as u32).to_le_bytes());
+            b.resize(EXIT_PKT, 0);
             if let Some(p) = packet {
                 put(&mut b, EXIT_PKT, &p.bytes);
             }
@@ -484,6 +601,9 @@ pub fn encode(record: &Record) -> Vec<u8> {
             put(&mut b, o(BTF_LOAD_VALUE), &value.to_le_bytes());
         }
     }
+    let size = pad8(b.len());
+    b.resize(size, 0);
+    put(&mut b, o(HDR_SIZE), &(size as u32).to_le_bytes());
     b
 }
 
@@ -493,7 +613,7 @@ mod tests {
 
     fn header() -> Header {
         Header {
-            flags: FLAG_TAIL_ENTRY,
+            flags: 0,
             insn: 17,
             cpu: 1,
             prog: 2,
@@ -502,28 +622,29 @@ mod tests {
         }
     }
 
-    fn samples() -> Vec<Record> {
+    fn entry() -> Record {
+        Record::Entry {
+            header: Header {
+                insn: 0,
+                ..header()
+            },
+            time_ns: 123456789,
+            ctx: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            packet: Some(Captured {
+                bytes: vec![0xaa; 13],
+                len: 13,
+            }),
+            meta: Some(Captured {
+                bytes: vec![4; 4],
+                len: 4,
+            }),
+        }
+    }
+
+    /// One invocation with every kind of record.
+    fn blob() -> Vec<Record> {
         vec![
-            Record::Entry {
-                header: header(),
-                time_ns: 123456789,
-                ctx: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
-                packet: Some(Captured {
-                    bytes: vec![0xaa; 13],
-                    len: 13,
-                }),
-                meta: None,
-            },
-            Record::Entry {
-                header: Header::default(),
-                time_ns: 0,
-                ctx: vec![],
-                packet: None,
-                meta: Some(Captured {
-                    bytes: vec![],
-                    len: 0,
-                }),
-            },
+            entry(),
             Record::Helper {
                 header: header(),
                 id: 1,
@@ -551,6 +672,17 @@ mod tests {
                 index: 4,
                 map: Some(1),
             },
+            Record::Entry {
+                header: Header {
+                    flags: FLAG_TAIL_ENTRY,
+                    prog: 5,
+                    ..header()
+                },
+                time_ns: 0,
+                ctx: vec![],
+                packet: None,
+                meta: None,
+            },
             Record::TailCall {
                 header: header(),
                 index: 4,
@@ -567,32 +699,76 @@ mod tests {
                     bytes: vec![5; 64],
                     len: 64,
                 }),
+                packet_unchanged: false,
             },
         ]
     }
 
     #[test]
     fn encode_then_decode_is_identity() {
-        for rec in samples() {
-            let bytes = encode(&rec);
-            assert_eq!(bytes.len() % 8, 0, "{rec:?}");
-            assert_eq!(decode(&bytes).unwrap(), rec);
+        let recs = blob();
+        let bytes = encode(&recs);
+        assert_eq!(bytes.len() % 8, 0);
+        assert_eq!(decode(&bytes).unwrap(), recs);
+        // Each record alone after an entry, and an entry alone.
+        for r in &recs[1..] {
+            let two = vec![entry(), r.clone()];
+            assert_eq!(decode(&encode(&two)).unwrap(), two);
         }
+        assert_eq!(decode(&encode(&[entry()])).unwrap(), vec![entry()]);
+    }
+
+    #[test]
+    fn packets_take_their_real_length_not_their_capacity() {
+        let small = encode(&[entry()]);
+        let mut big = entry();
+        if let Record::Entry { packet, .. } = &mut big {
+            *packet = Some(Captured {
+                bytes: vec![1; 1500],
+                len: 1500,
+            });
+        }
+        assert_eq!(encode(&[big]).len(), small.len() - pad8(13) + pad8(1500));
+    }
+
+    #[test]
+    fn an_unchanged_final_packet_has_no_bytes() {
+        let recs = vec![
+            entry(),
+            Record::Exit {
+                header: Header {
+                    flags: FLAG_PACKET_UNCHANGED,
+                    ..header()
+                },
+                r0: 1,
+                packet: None,
+                packet_unchanged: true,
+            },
+        ];
+        let b = encode(&recs);
+        assert_eq!(decode(&b).unwrap(), recs);
+        assert_eq!(b.len(), encode(&[entry()]).len() + EXIT_PKT);
     }
 
     #[test]
     fn a_truncated_capture_keeps_the_real_length() {
-        // An exit record whose packet was 100 bytes but the probe's capacity 16.
-        let mut b = encode(&Record::Exit {
-            header: header(),
-            r0: 1,
-            packet: Some(Captured {
-                bytes: vec![9; 16],
-                len: 16,
-            }),
-        });
-        b[o(EXIT_PKT_LEN)..o(EXIT_PKT_LEN) + 4].copy_from_slice(&100u32.to_le_bytes());
-        let Record::Exit { packet, .. } = decode(&b).unwrap() else {
+        // An exit record whose packet was 100 bytes but cut to 16.
+        let mut b = encode(&[
+            entry(),
+            Record::Exit {
+                header: header(),
+                r0: 1,
+                packet: Some(Captured {
+                    bytes: vec![9; 16],
+                    len: 16,
+                }),
+                packet_unchanged: false,
+            },
+        ]);
+        let exit_at = encode(&[entry()]).len();
+        let at = exit_at + o(EXIT_PKT_LEN);
+        b[at..at + 4].copy_from_slice(&100u32.to_le_bytes());
+        let Record::Exit { packet, .. } = decode(&b).unwrap().pop().unwrap() else {
             panic!("not an exit")
         };
         let p = packet.unwrap();
@@ -602,42 +778,78 @@ mod tests {
     }
 
     #[test]
-    fn every_prefix_of_a_record_is_an_error_not_a_panic() {
-        for rec in samples() {
-            let bytes = encode(&rec);
-            // The last padding bytes of some records are not needed.
-            let needed = (0..=bytes.len())
-                .find(|&n| decode(&bytes[..n]).is_ok())
-                .unwrap();
-            for n in 0..needed {
-                let err = decode(&bytes[..n]).unwrap_err();
-                assert!(matches!(err, WireError::Short { .. }), "{n}: {err}");
-                assert!(err.to_string().contains("shorter than"));
+    fn every_record_gets_the_cpu_and_sequence_of_its_entry() {
+        let mut recs = blob();
+        // The encoder writes the CPU and sequence number only in the entry.
+        if let Record::Helper { header, .. } = &mut recs[1] {
+            header.cpu = 7;
+            header.cpu_seq = 1000;
+        }
+        let got = decode(&encode(&recs)).unwrap();
+        assert!(got.iter().all(|r| r.header().cpu == 1));
+        assert!(got.iter().all(|r| r.header().cpu_seq == 99));
+    }
+
+    #[test]
+    fn every_cut_of_a_blob_is_an_error_unless_at_a_record_boundary() {
+        let recs = blob();
+        let bytes = encode(&recs);
+        let mut boundaries = vec![0];
+        for r in &recs {
+            boundaries.push(boundaries.last().unwrap() + encode(std::slice::from_ref(r)).len());
+        }
+        for n in 0..bytes.len() {
+            match decode(&bytes[..n]) {
+                Ok(got) => {
+                    let k = boundaries.iter().position(|&b| b == n).expect("boundary");
+                    assert_eq!(got, recs[..k].to_vec());
+                }
+                Err(e) => {
+                    assert!(
+                        matches!(e, WireError::Short { .. } | WireError::BadSize { .. }),
+                        "{n}: {e}"
+                    );
+                    assert!(!boundaries[1..].contains(&n), "{n}");
+                }
             }
         }
     }
 
     #[test]
-    fn unknown_kinds_are_errors() {
-        let mut b = encode(&samples()[0]);
+    fn malformed_blobs_are_errors() {
+        let mut b = encode(&blob());
         b[0] = 9;
+        assert_eq!(decode(&b).unwrap_err(), WireError::NoEntry(9));
+        // A helper first: not an invocation.
+        let h = encode(&blob()[1..2]);
+        assert_eq!(decode(&h).unwrap_err(), WireError::NoEntry(2));
+        // An unknown kind after the entry.
+        let mut b = encode(&blob());
+        let second = encode(&[entry()]).len();
+        b[second] = 9;
         assert_eq!(decode(&b).unwrap_err(), WireError::UnknownKind(9));
-        let mut h = encode(&samples()[2]);
-        h[o(HELPER_CALL_KIND)] = 7;
-        assert_eq!(decode(&h).unwrap_err(), WireError::UnknownCallKind(7));
+        let mut b = encode(&blob());
+        b[second + o(HELPER_CALL_KIND)] = 7;
+        assert_eq!(decode(&b).unwrap_err(), WireError::UnknownCallKind(7));
+        // Sizes that would loop or run past the end.
+        for size in [0u32, 4, 20, 1 << 20] {
+            let mut b = encode(&blob());
+            b[second + 8..second + 12].copy_from_slice(&size.to_le_bytes());
+            let e = decode(&b).unwrap_err();
+            assert!(matches!(e, WireError::BadSize { .. }), "{size}: {e}");
+            assert!(e.to_string().contains("bpfrr bug"));
+        }
     }
 
     #[test]
     fn huge_lengths_and_capacities_do_not_panic() {
-        for rec in samples() {
-            let base = encode(&rec);
-            // Overwrite every 4-byte field past the header with huge values.
-            for off in (HEADER_LEN..base.len().saturating_sub(3)).step_by(4) {
-                for v in [u32::MAX, u32::MAX - 1, 0x8000_0000, 0xffff] {
-                    let mut b = base.clone();
-                    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
-                    let _ = decode(&b);
-                }
+        let base = encode(&blob());
+        // Overwrite every 4-byte field with huge values.
+        for off in (0..base.len().saturating_sub(3)).step_by(4) {
+            for v in [u32::MAX, u32::MAX - 1, 0x8000_0000, 0xffff] {
+                let mut b = base.clone();
+                b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+                let _ = decode(&b);
             }
         }
     }

@@ -88,7 +88,7 @@ fn inputs(sample: &str) -> Vec<(String, Vec<u8>)> {
 fn drain(ring: &mut RingReader, asm: &mut Assembler) -> Vec<Invocation> {
     let mut out = Vec::new();
     let mut recs = Vec::new();
-    ring.drain(|b| recs.push(wire::decode(b).expect("records decode")));
+    ring.drain(|b| recs.extend(wire::decode(b).expect("records decode")));
     for r in recs {
         out.extend(asm.push(r));
     }
@@ -199,5 +199,150 @@ fn sock_filter_instrumented_behaves_like_the_original() {
 fn cgroup_skb_instrumented_behaves_like_the_original() {
     if common::kernel_tests_enabled("cgroup_skb_instrumented_behaves_like_the_original") {
         compare("cgroup_skb", "egress_accounting", false);
+    }
+}
+
+/// The final packet is copied again only when a program of the recording
+/// can change it (the analysis of the original's verifier log): tc_rewrite
+/// rewrites its packets, the other packet samples only read theirs. The
+/// `compare` tests above check, input by input, that the recorded final
+/// packet is the kernel's either way.
+#[test]
+fn only_programs_that_can_change_the_packet_copy_it_at_exit() {
+    if !common::kernel_tests_enabled("only_programs_that_can_change_the_packet_copy_it_at_exit") {
+        return;
+    }
+    for (sample, program, unchanged) in [
+        ("xdp_fw", "xdp_firewall", true),
+        ("tc_rewrite", "tc_mark_dscp", false),
+        ("sock_filter", "udp_port_filter", true),
+        ("cgroup_skb", "egress_accounting", true),
+    ] {
+        let p = prepare(&samples().join(format!("{sample}.bpf.o")), &opts(program)).unwrap();
+        for prog in &p.programs {
+            assert_eq!(
+                prog.probe_config.packet_unchanged, unchanged,
+                "{sample}/{}",
+                prog.original.linked.name
+            );
+        }
+    }
+}
+
+/// An invocation whose records do not fit bpfrr's per-CPU scratch buffer:
+/// the records past the end are counted as lost, the invocation reaches
+/// userspace marked partial, and received + lost = produced, exactly.
+#[test]
+fn records_past_the_scratch_buffer_are_counted_and_the_invocation_is_partial() {
+    use bpfrr_recorder::instrument::{CtxCapture, LogSites, PacketAccess, ProbeConfig, instrument};
+    use bpfrr_recorder::record::prepare::BpfrrMaps;
+    use bpfrr_recorder::sys::ProgLoad;
+    use bpfrr_trace::isa::RawInsn;
+    use bpfrr_trace::isa::opcode::*;
+    use bpfrr_trace::object::LinkedProgram;
+    use std::os::fd::AsRawFd;
+
+    if !common::kernel_tests_enabled("records_past_the_scratch_buffer_are_counted") {
+        return;
+    }
+    // XDP: 40 calls of bpf_get_prandom_u32, then return XDP_PASS.
+    const CALLS: u64 = 40;
+    let mut insns: Vec<RawInsn> = (0..CALLS)
+        .map(|_| RawInsn::new(CLASS_JMP | JMP_CALL, 0, 0, 0, 7))
+        .collect();
+    insns.push(RawInsn::new(CLASS_ALU64 | ALU_MOV | SRC_K, 0, 0, 0, 2));
+    insns.push(RawInsn::new(CLASS_JMP | JMP_EXIT, 0, 0, 0, 0));
+    let linked = LinkedProgram {
+        name: "many_calls".into(),
+        section: "xdp".into(),
+        prog_type: 6,
+        expected_attach_type: None,
+        attach_point: String::new(),
+        insns,
+        functions: Vec::new(),
+        func_info: Vec::new(),
+        line_info: Vec::new(),
+        license: "GPL".into(),
+        btf: None,
+        btf_ext: None,
+    };
+    // A 1 KiB scratch buffer: the entry and about twenty helper records.
+    let scratch = 1024;
+    let maps = BpfrrMaps::create(1 << 20, scratch).unwrap();
+    let cfg = ProbeConfig {
+        prog_id: 0,
+        ringbuf_fd: maps.ringbuf.fd.as_raw_fd(),
+        state_fd: maps.state.fd.as_raw_fd(),
+        ctx: CtxCapture::Fields {
+            image_len: 0,
+            fields: Vec::new(),
+        },
+        packet: PacketAccess::Xdp,
+        packet_cap: 64,
+        meta_cap: 32,
+        output_cap: 64,
+        scratch,
+        inline_copy_max: 64,
+        reuse_state: true,
+        packet_unchanged: false,
+        sites: LogSites::default(),
+    };
+    let inst = instrument(&linked, &[0], &[], &cfg).unwrap();
+    let mut load = ProgLoad::new(6, &inst.program.insns);
+    load.name = "many_calls";
+    load.license = "GPL";
+    let prog = load.load().unwrap();
+
+    let frame = vec![0xabu8; 64];
+    let input = RunInput::Packet {
+        frame: &frame,
+        ctx: None,
+    };
+    let r = run(&prog.fd, RunKind::Xdp, input, 1).unwrap();
+    assert_eq!(r.retval, 2, "the program's behaviour does not change");
+
+    let mut ring = RingReader::new(&maps.ringbuf).unwrap();
+    let mut asm = Assembler::new();
+    let mut invs = drain(&mut ring, &mut asm);
+    invs.extend(asm.finish());
+    assert_eq!(invs.len(), 1);
+    let inv = &invs[0];
+    assert!(inv.partial, "records were lost: the invocation says so");
+    assert_eq!(inv.packet.as_deref(), Some(&frame[..]));
+    assert!(!inv.events.is_empty() && (inv.events.len() as u64) < CALLS);
+    let lost: u64 = maps.lost_per_cpu().unwrap().iter().map(|(_, n)| n).sum();
+    let received = 1 + inv.events.len() as u64 + u64::from(inv.final_packet.is_some());
+    assert_eq!(received + lost, 1 + CALLS + 1, "entry, {CALLS} calls, exit");
+
+    // The scratch buffer is free again: a second run loses the same.
+    run(&prog.fd, RunKind::Xdp, input, 1).unwrap();
+    let again = drain(&mut ring, &mut asm);
+    let lost2: u64 = maps.lost_per_cpu().unwrap().iter().map(|(_, n)| n).sum();
+    let mut all = again;
+    all.extend(asm.finish());
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].events.len(), inv.events.len());
+    assert_eq!(lost2, 2 * lost);
+}
+
+/// The largest snap length bpfrr accepts still fits the per-CPU scratch
+/// buffer (an array value of at most 4 MiB), and the probes sized for it
+/// load; a larger request is capped.
+#[test]
+fn the_largest_snap_length_loads() {
+    use bpfrr_recorder::record::prepare::MAX_SNAPLEN;
+    if !common::kernel_tests_enabled("the_largest_snap_length_loads") {
+        return;
+    }
+    for snaplen in [MAX_SNAPLEN, u32::MAX] {
+        for (sample, program) in [("xdp_fw", "xdp_firewall"), ("tc_rewrite", "tc_mark_dscp")] {
+            let o = PrepareOptions {
+                snaplen: Some(snaplen),
+                ..opts(program)
+            };
+            let p = prepare(&samples().join(format!("{sample}.bpf.o")), &o)
+                .unwrap_or_else(|e| panic!("{sample} --snaplen {snaplen}: {e}"));
+            assert_eq!(p.programs[0].probe_config.packet_cap, MAX_SNAPLEN);
+        }
     }
 }

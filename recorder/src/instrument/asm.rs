@@ -110,6 +110,16 @@ impl Block {
         self.push(CLASS_ALU64 | ALU_ADD | SRC_K, dst, 0, 0, imm);
     }
 
+    /// `dst += src`
+    pub fn add(&mut self, dst: u8, src: u8) {
+        self.push(CLASS_ALU64 | ALU_ADD | SRC_X, dst, src, 0, 0);
+    }
+
+    /// `dst &= imm` (the immediate sign-extended to 64 bits).
+    pub fn and_imm(&mut self, dst: u8, imm: i32) {
+        self.push(CLASS_ALU64 | ALU_AND | SRC_K, dst, 0, 0, imm);
+    }
+
     /// `dst -= src`
     pub fn sub(&mut self, dst: u8, src: u8) {
         self.push(CLASS_ALU64 | ALU_SUB | SRC_X, dst, src, 0, 0);
@@ -144,6 +154,11 @@ impl Block {
     /// `if dst <= imm goto target` (unsigned)
     pub fn jle(&mut self, dst: u8, imm: i32, target: Label) {
         self.jump(JMP_JLE, dst, imm, target);
+    }
+
+    /// `if dst > imm goto target` (unsigned)
+    pub fn jgt(&mut self, dst: u8, imm: i32, target: Label) {
+        self.jump(JMP_JGT, dst, imm, target);
     }
 
     /// `goto target`

@@ -28,6 +28,7 @@
 pub mod asm;
 pub mod dataflow;
 pub mod liveness;
+pub mod packet_writes;
 pub mod probes;
 pub mod sites;
 
@@ -143,7 +144,17 @@ pub fn instrument(
     }
     let fn_of = |pc: usize| starts.partition_point(|&s| s <= pc) - 1;
     check_stack(&checked.insns, &starts, stack_depths, &fn_of, prog)?;
-    let frames: Vec<Frame> = stack_depths.iter().map(|&d| Frame::new(d)).collect();
+    let frames: Vec<Frame> = stack_depths
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i == 0 {
+                Frame::main(d)
+            } else {
+                Frame::new(d)
+            }
+        })
+        .collect();
     let regs = dataflow::analyze(&checked, &starts);
 
     let mut out: Vec<RawInsn> = Vec::with_capacity(n * 2);
@@ -396,13 +407,18 @@ fn plan_outputs(
         }
     };
     let mut outputs = Vec::new();
-    let mut push = |arg: u8, size: Option<SizeSource>| {
+    let mut push = |arg: u8, size: Option<SizeSource>, exact: bool| {
         let Some(size) = size else { return };
         let cap = match size {
             SizeSource::Const(c) => c,
             SizeSource::Arg(_) => cfg.output_cap,
         };
-        outputs.push(OutputPlan { arg, size, cap });
+        outputs.push(OutputPlan {
+            arg,
+            size,
+            cap,
+            exact,
+        });
     };
     for o in spec.output_args() {
         let size = match o.size {
@@ -416,7 +432,7 @@ fn plan_outputs(
                 _ => Some(SizeSource::Arg(j)),
             },
         };
-        push(o.arg + 1, size);
+        push(o.arg + 1, size, false);
     }
     if spec.returned_memory() == Some(OutSize::MapValue) {
         let inner_map = map.is_some_and(|m| {
@@ -429,6 +445,7 @@ fn plan_outputs(
             push(
                 crate::wire::OUT_ARG_RETURNED,
                 map_size(false).map(SizeSource::Const),
+                map.is_some(),
             );
         }
     }

@@ -5,14 +5,31 @@
 //! - Probes use only r0-r5 and r10. r6-r9 are never touched, so a probe
 //!   after a helper call (where only r0 among r0-r5 is live) or before an
 //!   exit (only r0 live) cannot disturb the program; the entry block keeps
-//!   r1 (the context) in a scratch slot and restores it.
+//!   r1 (the context) in a scratch slot and restores it. A probe after a
+//!   load through a BTF pointer (any register may be live there) keeps the
+//!   live caller-saved registers in the frame's r0 and argument slots,
+//!   apart from the state/record/context slots, and restores them.
 //! - Everything kept across the probe's own helper calls (the state value,
 //!   the ring buffer record, r0, spilled arguments) lives in the frame's
 //!   scratch slots, just below the frame's own stack depth. Spills and fills
 //!   of 8 bytes keep the verifier's register types (pointer or bounded
 //!   scalar), so filled pointers are as good as the originals.
-//! - A failed `bpf_ringbuf_reserve` bumps the per-CPU `lost` counter and
-//!   skips the record: the program's behaviour never depends on recording.
+//! - Records are appended to this CPU's scratch buffer (the `bpfrr_state`
+//!   value of the CPU: map lookups of an array are inlined by the verifier,
+//!   so appending costs no helper call); the exit probe sends the
+//!   invocation's records with one `bpf_ringbuf_output` of the bytes used.
+//! - A record that does not fit in the scratch buffer, and an invocation
+//!   the ring buffer has no room for, bump the per-CPU `lost` counter (by
+//!   the number of records): the program's behaviour never depends on
+//!   recording, and nothing is lost silently.
+//!
+//! Adding a record kind: give it a [`RecordKind`] and payload offsets in
+//! `crate::wire` (and a decode arm), then build it like [`after_helper`]:
+//! `let end = begin(&mut b, cfg, fr, kind, insn, size, &|_| {})` (r0 = the
+//! record, also in the `fr.rec()` slot; `size` bytes, a constant, header
+//! included), store the payload at offsets from [`HEADER_LEN`] (copies with
+//! `bpf_probe_read_kernel` into the record, as [`after_helper`] does), then
+//! `submit(&mut b, fr, end)`.
 //!
 //! Record layouts are in `crate::wire`.
 
@@ -27,8 +44,12 @@ pub const HELPER_KTIME_GET_NS: i32 = 5;
 pub const HELPER_TAIL_CALL: i32 = 12;
 pub const HELPER_SKB_LOAD_BYTES: i32 = 26;
 pub const HELPER_PROBE_READ_KERNEL: i32 = 113;
-pub const HELPER_RINGBUF_RESERVE: i32 = 131;
-pub const HELPER_RINGBUF_SUBMIT: i32 = 132;
+pub const HELPER_XDP_LOAD_BYTES: i32 = 189;
+pub const HELPER_GET_SMP_PROCESSOR_ID: i32 = 8;
+pub const HELPER_RINGBUF_OUTPUT: i32 = 130;
+
+/// `bpf_ringbuf_output` flag: do not wake the reader up.
+const BPF_RB_NO_WAKEUP: i32 = 1;
 
 /// Bytes of scratch stack each frame gets below its own depth.
 pub const SCRATCH_BYTES: u32 = 80;
@@ -38,12 +59,24 @@ pub const SCRATCH_BYTES: u32 = 80;
 pub struct Frame {
     /// The frame's own depth, rounded to 8 (slots start below it).
     pub depth: i64,
+    /// The main function's frame (frame 0), whose entry block looks the
+    /// state up once for all its probes (see [`ProbeConfig::reuse_state`]).
+    pub main: bool,
 }
 
 impl Frame {
     pub fn new(depth: u32) -> Frame {
         Frame {
             depth: ((depth as i64) + 7) & !7,
+            main: false,
+        }
+    }
+
+    /// The main function's frame.
+    pub fn main(depth: u32) -> Frame {
+        Frame {
+            main: true,
+            ..Frame::new(depth)
         }
     }
     pub fn r0(self) -> i64 {
@@ -138,6 +171,22 @@ pub struct ProbeConfig {
     /// What the original's verifier log says about loads through BTF
     /// pointers and kfunc calls (empty: nothing known, none probed).
     pub sites: LogSites,
+    /// Bytes of each CPU's scratch buffer (the `bpfrr_state` value holds
+    /// twice this after its header, see [`state_value_size`]).
+    pub scratch: u32,
+    /// Largest map value (returned by a lookup) copied with plain loads
+    /// rather than `bpf_probe_read_kernel`; 0: never. The kernel refuses
+    /// plain loads of special fields (`bpf_spin_lock`, timers, kptrs), so
+    /// a rejected program is instrumented again with 0.
+    pub inline_copy_max: u32,
+    /// The main function's probes use the state value the entry block
+    /// looked up (kept in a stack slot) instead of looking it up again.
+    /// The verifier then walks the program twice (state found or not), so
+    /// prepare turns it off for programs that are already costly to verify.
+    pub reuse_state: bool,
+    /// No program of the recording can change the packet: the exit record
+    /// says so ([`FLAG_PACKET_UNCHANGED`]) instead of copying it again.
+    pub packet_unchanged: bool,
 }
 
 /// Where a helper output's size comes from, resolved for one call site.
@@ -158,6 +207,9 @@ pub struct OutputPlan {
     pub size: SizeSource,
     /// Capacity in the record.
     pub cap: u32,
+    /// The memory is a value of a map the instrumenter knows, exactly
+    /// `cap` bytes (r0 of a lookup): it may be copied with plain loads.
+    pub exact: bool,
 }
 
 impl OutputPlan {
@@ -166,11 +218,103 @@ impl OutputPlan {
     }
 }
 
-/// Emits the common start of a record-writing probe: look up the per-CPU
-/// state (then run `with_state`, r0 = state value), reserve `size` bytes,
-/// write the header. Returns the probe's end label; on return r0 is the
-/// record. The caller writes its payload and calls [`submit`].
-fn begin(
+/// Looks up this CPU's `bpfrr_state` value: r0 = the value, also spilled to
+/// `fr.state()`; jumps to `end` when there is none.
+fn load_state(b: &mut Block, cfg: &ProbeConfig, fr: Frame, end: Label) {
+    if fr.main && cfg.reuse_state {
+        // Looked up by the entry block (NULL if that failed).
+        b.ldx(Sz::DW, 0, 10, fr.state());
+        b.jeq(0, 0, end);
+        return;
+    }
+    lookup_state(b, cfg, fr);
+    b.jeq(0, 0, end);
+    b.stx(Sz::DW, 10, fr.state(), 0);
+}
+
+/// The entry block's [`load_state`]: the value (or NULL) stays in the
+/// frame's state slot for the other probes of the main function.
+fn load_state_at_entry(b: &mut Block, cfg: &ProbeConfig, fr: Frame, end: Label) {
+    if !(fr.main && cfg.reuse_state) {
+        return load_state(b, cfg, fr, end);
+    }
+    lookup_state(b, cfg, fr);
+    b.stx(Sz::DW, 10, fr.state(), 0);
+    b.jeq(0, 0, end);
+}
+
+/// r0 = this CPU's `bpfrr_state` value, or NULL.
+fn lookup_state(b: &mut Block, cfg: &ProbeConfig, fr: Frame) {
+    b.call(HELPER_GET_SMP_PROCESSOR_ID);
+    b.stx(Sz::W, 10, fr.key(), 0);
+    b.mov(2, 10);
+    b.add_imm(2, fr.key() as i32);
+    b.ld_map_fd(1, cfg.state_fd);
+    b.call(HELPER_MAP_LOOKUP_ELEM);
+}
+
+/// `state.field += imm` (state from its slot; uses r1, r3).
+fn bump(b: &mut Block, fr: Frame, field: i16, imm: i32) {
+    b.ldx(Sz::DW, 1, 10, fr.state());
+    b.ldx(Sz::DW, 3, 1, field as i64);
+    b.add_imm(3, imm);
+    b.stx(Sz::DW, 1, field as i64, 3);
+}
+
+/// With r0 = the state value: the record of at most `max_size` bytes at
+/// the scratch buffer's next free byte, when it fits (else jump to
+/// `no_room`). Leaves r2 = the record (also in `fr.rec()`), r1 = its offset
+/// in the buffer, r0 unchanged; writes the header (size `max_size`, to be
+/// corrected by variable-size records before [`commit`]).
+fn reserve(
+    b: &mut Block,
+    cfg: &ProbeConfig,
+    fr: Frame,
+    (kind, flags, insn): (RecordKind, u16, u32),
+    max_size: usize,
+    no_room: Label,
+) {
+    b.ldx(Sz::DW, 1, 0, STATE_OFF as i64);
+    b.jgt(
+        1,
+        cfg.scratch.saturating_sub(max_size as u32) as i32,
+        no_room,
+    );
+    b.mov(2, 0);
+    b.add(2, 1);
+    b.add_imm(2, STATE_BUF as i32);
+    b.stx(Sz::DW, 10, fr.rec(), 2);
+    b.st(Sz::H, 2, HDR_KIND as i64, kind as i32);
+    b.st(Sz::H, 2, HDR_FLAGS as i64, flags as i32);
+    b.st(Sz::W, 2, HDR_INSN as i64, insn as i32);
+    b.st(Sz::W, 2, HDR_SIZE as i64, max_size as i32);
+    b.st(Sz::W, 2, HDR_PROG as i64, cfg.prog_id as i32);
+    b.ldx(Sz::DW, 3, 0, STATE_LOST as i64);
+    b.stx(Sz::DW, 2, HDR_LOST as i64, 3);
+}
+
+/// Keeps the record written at `fr.rec()`: the buffer's next free byte
+/// moves past it (by the size in its header), the invocation has one more
+/// record.
+fn commit(b: &mut Block, fr: Frame) {
+    b.ldx(Sz::DW, 1, 10, fr.state());
+    b.ldx(Sz::DW, 2, 10, fr.rec());
+    b.ldx(Sz::W, 2, 2, HDR_SIZE as i64);
+    b.ldx(Sz::DW, 3, 1, STATE_OFF as i64);
+    b.add(3, 2);
+    b.stx(Sz::DW, 1, STATE_OFF as i64, 3);
+    b.ldx(Sz::DW, 3, 1, STATE_NREC as i64);
+    b.add_imm(3, 1);
+    b.stx(Sz::DW, 1, STATE_NREC as i64, 3);
+}
+
+/// Emits the common start of a probe that appends a record of constant
+/// size `size` to the invocation: look up this CPU's state (then run
+/// `with_state`, r0 = state value), check that the record fits, write the
+/// header. Returns the probe's end label; on return r0 is the record. The
+/// caller writes its payload and calls [`submit`]. A record that does not
+/// fit (or whose invocation's entry did not) is counted as lost.
+pub fn begin(
     b: &mut Block,
     cfg: &ProbeConfig,
     fr: Frame,
@@ -180,52 +324,40 @@ fn begin(
     with_state: &dyn Fn(&mut Block),
 ) -> Label {
     let end = b.new_label();
-    b.st(Sz::W, 10, fr.key(), 0);
-    b.mov(2, 10);
-    b.add_imm(2, fr.key() as i32);
-    b.ld_map_fd(1, cfg.state_fd);
-    b.call(HELPER_MAP_LOOKUP_ELEM);
-    b.jeq(0, 0, end);
-    b.stx(Sz::DW, 10, fr.state(), 0);
+    let lost = b.new_label();
+    let body = b.new_label();
+    load_state(b, cfg, fr, end);
     with_state(b);
-    b.ld_map_fd(1, cfg.ringbuf_fd);
-    b.mov_imm(2, size as i32);
-    b.mov_imm(3, 0);
-    b.call(HELPER_RINGBUF_RESERVE);
-    let reserved = b.new_label();
-    b.jne(0, 0, reserved);
-    // The ring buffer is full: count the lost record, skip it.
-    b.ldx(Sz::DW, 1, 10, fr.state());
-    b.ldx(Sz::DW, 2, 1, STATE_LOST as i64);
-    b.add_imm(2, 1);
-    b.stx(Sz::DW, 1, STATE_LOST as i64, 2);
+    b.ldx(Sz::DW, 0, 10, fr.state());
+    b.ldx(Sz::DW, 1, 0, STATE_OVERFLOW as i64);
+    b.jne(1, 0, lost);
+    reserve(b, cfg, fr, (kind, 0, insn), size, lost);
+    b.mov(0, 2);
+    b.ja(body);
+    b.bind(lost);
+    bump(b, fr, STATE_LOST, 1);
     b.ja(end);
-    b.bind(reserved);
-    b.stx(Sz::DW, 10, fr.rec(), 0);
-    b.st(Sz::H, 0, HDR_KIND as i64, kind as i32);
-    b.st(Sz::H, 0, HDR_FLAGS as i64, 0);
-    b.st(Sz::W, 0, HDR_INSN as i64, insn as i32);
-    b.st(Sz::W, 0, HDR_PROG as i64, cfg.prog_id as i32);
-    b.ldx(Sz::DW, 1, 10, fr.state());
-    b.ldx(Sz::W, 2, 1, STATE_CPU as i64);
-    b.stx(Sz::W, 0, HDR_CPU as i64, 2);
-    b.ldx(Sz::DW, 2, 1, STATE_CPU_SEQ as i64);
-    b.stx(Sz::DW, 0, HDR_CPU_SEQ as i64, 2);
-    b.ldx(Sz::DW, 2, 1, STATE_LOST as i64);
-    b.stx(Sz::DW, 0, HDR_LOST as i64, 2);
+    b.bind(body);
     end
 }
 
-/// Submits the record and places the probe's end label.
-fn submit(b: &mut Block, fr: Frame, end: Label) {
-    b.ldx(Sz::DW, 1, 10, fr.rec());
-    b.mov_imm(2, 0);
-    b.call(HELPER_RINGBUF_SUBMIT);
+/// Keeps the record [`begin`] started and places the probe's end label.
+pub fn submit(b: &mut Block, fr: Frame, end: Label) {
+    commit(b, fr);
     b.bind(end);
 }
 
-/// Copies the packet (or the XDP metadata when `meta`) into the record:
-/// writes the real length at `len_off` and up to `cap` bytes at `data_off`.
+/// `r(dst) = pad8(min(r(dst), cap)) + base`, bounded for the verifier.
+fn stored_size(b: &mut Block, dst: u8, cap: u32, base: usize) {
+    b.clamp(dst, cap);
+    b.add_imm(dst, 7);
+    b.and_imm(dst, -8);
+    b.add_imm(dst, base as i32);
+}
+
+/// Copies the packet (or the XDP metadata when `meta`) into the record at
+/// `fr.rec()`: writes the real length at `len_off` and `min(len, cap)`
+/// bytes at `data_off`.
 fn capture_packet(
     b: &mut Block,
     fr: Frame,
@@ -235,6 +367,7 @@ fn capture_packet(
     data_off: i64,
     cap: u32,
 ) {
+    let skip = b.new_label();
     match access {
         PacketAccess::None => {
             b.ldx(Sz::DW, 1, 10, fr.rec());
@@ -249,16 +382,28 @@ fn capture_packet(
             b.sub(5, 4);
             b.ldx(Sz::DW, 1, 10, fr.rec());
             b.stx(Sz::W, 1, len_off, 5);
-            if cap > 0 {
+            if cap > 0 && meta {
                 b.mov(2, 5);
                 b.clamp(2, cap);
+                b.jeq(2, 0, skip);
                 b.add_imm(1, data_off as i32);
                 b.mov(3, 4);
                 b.call(HELPER_PROBE_READ_KERNEL);
+            } else if cap > 0 {
+                // bpf_xdp_load_bytes(ctx, 0, dst, len): a plain memcpy,
+                // faster than probe_read's fault-checked copy.
+                b.mov(4, 5);
+                b.clamp(4, cap);
+                b.jeq(4, 0, skip);
+                b.mov(2, 1);
+                b.add_imm(2, data_off as i32);
+                b.mov(1, 3);
+                b.mov(3, 2);
+                b.mov_imm(2, 0);
+                b.call(HELPER_XDP_LOAD_BYTES);
             }
         }
         PacketAccess::Skb => {
-            let skip = b.new_label();
             b.ldx(Sz::DW, 1, 10, fr.ctx());
             b.ldx(Sz::W, 4, 1, 0); // __sk_buff.len
             b.ldx(Sz::DW, 2, 10, fr.rec());
@@ -271,15 +416,67 @@ fn capture_packet(
                 b.mov_imm(2, 0);
                 b.call(HELPER_SKB_LOAD_BYTES);
             }
-            b.bind(skip);
         }
     }
+    b.bind(skip);
 }
 
-/// Size of an entry record.
+/// Writes the size of a record that ends with a packet of capacity `cap`
+/// at `data_off` (length at `len_off`) into its header.
+fn size_with_packet(
+    b: &mut Block,
+    fr: Frame,
+    access: PacketAccess,
+    len_off: i64,
+    data_off: usize,
+    cap: u32,
+) {
+    b.ldx(Sz::DW, 1, 10, fr.rec());
+    if access == PacketAccess::None || cap == 0 {
+        b.st(Sz::W, 1, HDR_SIZE as i64, data_off as i32);
+        return;
+    }
+    b.ldx(Sz::W, 2, 1, len_off);
+    stored_size(b, 2, cap, data_off);
+    b.stx(Sz::W, 1, HDR_SIZE as i64, 2);
+}
+
+/// Largest size of an entry record.
 pub fn entry_size(cfg: &ProbeConfig) -> usize {
-    let (pkt, meta) = packet_caps(cfg);
-    ENTRY_CTX + pad8(cfg.ctx.image_len() as usize) + pad8(pkt as usize) + pad8(meta as usize)
+    entry_packet_off(cfg) + pad8(packet_caps(cfg).0 as usize)
+}
+
+/// Where the packet starts in an entry record (after the context).
+fn entry_packet_off(cfg: &ProbeConfig) -> usize {
+    ENTRY_CTX + pad8(cfg.ctx.image_len() as usize)
+}
+
+/// Appends the XDP metadata (`data_meta` to `data`, at most `cap` bytes)
+/// at the end of the entry record at `fr.rec()` (whose header's size is at
+/// most `max_end`), and grows the record by it.
+fn capture_meta(b: &mut Block, fr: Frame, max_end: usize, cap: u32) {
+    let done = b.new_label();
+    b.ldx(Sz::DW, 3, 10, fr.ctx());
+    b.ldx(Sz::W, 4, 3, 8); // data_meta
+    b.ldx(Sz::W, 5, 3, 0); // data
+    b.sub(5, 4);
+    b.ldx(Sz::DW, 1, 10, fr.rec());
+    b.stx(Sz::W, 1, ENTRY_META_LEN as i64, 5);
+    b.mov(2, 5);
+    b.clamp(2, cap);
+    b.jeq(2, 0, done);
+    b.ldx(Sz::W, 5, 1, HDR_SIZE as i64);
+    b.jgt(5, max_end as i32, done);
+    b.add(1, 5);
+    b.mov(3, 4);
+    b.call(HELPER_PROBE_READ_KERNEL);
+    b.ldx(Sz::DW, 1, 10, fr.rec());
+    b.ldx(Sz::W, 2, 1, ENTRY_META_LEN as i64);
+    stored_size(b, 2, cap, 0);
+    b.ldx(Sz::W, 3, 1, HDR_SIZE as i64);
+    b.add(3, 2);
+    b.stx(Sz::W, 1, HDR_SIZE as i64, 3);
+    b.bind(done);
 }
 
 fn packet_caps(cfg: &ProbeConfig) -> (u32, u32) {
@@ -290,38 +487,44 @@ fn packet_caps(cfg: &ProbeConfig) -> (u32, u32) {
     }
 }
 
-/// The entry block: bump the CPU's sequence number (or, when entered by a
-/// tail call, keep it and clear the pending flag), save the context
-/// pointer, record the context and the packet. r1 is restored at the end.
+/// The entry block: save the context pointer; then either start the
+/// invocation's records (bump the CPU's sequence number, note where the
+/// enclosing invocation's records are, record the context and the packet),
+/// or, when entered by a tail call, clear the pending flag and append a
+/// short tail entry to the running invocation. r1 is restored at the end.
 pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
     let mut b = Block::new();
+    let end = b.new_label();
+    let tail = b.new_label();
+    let no_room = b.new_label();
+    let tail_lost = b.new_label();
     b.stx(Sz::DW, 10, fr.ctx(), 1);
-    let arg0 = fr.arg(0);
-    let end = begin(
+    load_state_at_entry(&mut b, cfg, fr, end);
+    b.ldx(Sz::DW, 1, 0, STATE_TAIL_PENDING as i64);
+    b.jne(1, 0, tail);
+    b.ldx(Sz::DW, 1, 0, STATE_OVERFLOW as i64);
+    b.jne(1, 0, no_room);
+    reserve(
         &mut b,
         cfg,
         fr,
-        RecordKind::Entry,
-        0,
+        (RecordKind::Entry, 0, 0),
         entry_size(cfg),
-        &move |b: &mut Block| {
-            let tail = b.new_label();
-            let done = b.new_label();
-            b.ldx(Sz::DW, 2, 0, STATE_TAIL_PENDING as i64);
-            b.stx(Sz::DW, 10, arg0, 2);
-            b.jne(2, 0, tail);
-            b.ldx(Sz::DW, 2, 0, STATE_CPU_SEQ as i64);
-            b.add_imm(2, 1);
-            b.stx(Sz::DW, 0, STATE_CPU_SEQ as i64, 2);
-            b.ja(done);
-            b.bind(tail);
-            b.st(Sz::DW, 0, STATE_TAIL_PENDING as i64, 0);
-            b.bind(done);
-        },
+        no_room,
     );
-    // Flags: the pending flag's value is FLAG_TAIL_ENTRY (1) or 0.
-    b.ldx(Sz::DW, 2, 10, fr.arg(0));
-    b.stx(Sz::H, 0, HDR_FLAGS as i64, 2);
+    // r0 = state, r1 = offset, r2 = record.
+    b.ldx(Sz::DW, 3, 0, STATE_CPU_SEQ as i64);
+    b.add_imm(3, 1);
+    b.stx(Sz::DW, 0, STATE_CPU_SEQ as i64, 3);
+    b.stx(Sz::DW, 2, ENTRY_CPU_SEQ as i64, 3);
+    b.ldx(Sz::W, 3, 0, STATE_CPU as i64);
+    b.stx(Sz::W, 2, ENTRY_CPU as i64, 3);
+    b.ldx(Sz::DW, 3, 0, STATE_START as i64);
+    b.stx(Sz::DW, 2, ENTRY_PREV_START as i64, 3);
+    b.ldx(Sz::DW, 3, 0, STATE_NREC as i64);
+    b.stx(Sz::DW, 2, ENTRY_PREV_NREC as i64, 3);
+    b.stx(Sz::DW, 0, STATE_START as i64, 1);
+    b.st(Sz::DW, 0, STATE_NREC as i64, 0);
     b.call(HELPER_KTIME_GET_NS);
     b.ldx(Sz::DW, 1, 10, fr.rec());
     b.stx(Sz::DW, 1, ENTRY_TIME as i64, 0);
@@ -333,7 +536,7 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
     b.st(Sz::W, 1, ENTRY_META_LEN as i64, NO_PACKET as i32);
     match &cfg.ctx {
         CtxCapture::Fields { image_len, fields } => {
-            // Reserved memory is not zeroed: clear the image first.
+            // The scratch buffer holds old records: clear the image first.
             for off in (0..pad8(*image_len as usize)).step_by(8) {
                 b.st(Sz::DW, 1, (ENTRY_CTX + off) as i64, 0);
             }
@@ -353,7 +556,7 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
             }
         }
     }
-    let pkt_off = ENTRY_CTX + pad8(ctx_len as usize);
+    let pkt_off = entry_packet_off(cfg);
     capture_packet(
         &mut b,
         fr,
@@ -363,57 +566,167 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
         pkt_off as i64,
         pkt_cap,
     );
-    if cfg.packet == PacketAccess::Xdp {
-        capture_packet(
-            &mut b,
-            fr,
-            cfg.packet,
-            true,
-            ENTRY_META_LEN as i64,
-            (pkt_off + pad8(pkt_cap as usize)) as i64,
-            meta_cap,
-        );
+    size_with_packet(
+        &mut b,
+        fr,
+        cfg.packet,
+        ENTRY_PKT_LEN as i64,
+        pkt_off,
+        pkt_cap,
+    );
+    if cfg.packet == PacketAccess::Xdp && meta_cap > 0 {
+        capture_meta(&mut b, fr, pkt_off + pad8(pkt_cap as usize), meta_cap);
     }
-    submit(&mut b, fr, end);
+    commit(&mut b, fr);
+    b.ja(end);
+
+    // Entered by a tail call: the invocation goes on.
+    b.bind(tail);
+    b.st(Sz::DW, 0, STATE_TAIL_PENDING as i64, 0);
+    b.ldx(Sz::DW, 1, 0, STATE_OVERFLOW as i64);
+    b.jne(1, 0, tail_lost);
+    reserve(
+        &mut b,
+        cfg,
+        fr,
+        (RecordKind::Entry, FLAG_TAIL_ENTRY, 0),
+        ENTRY_CTX,
+        tail_lost,
+    );
+    b.st(Sz::DW, 2, ENTRY_TIME as i64, 0);
+    b.st(Sz::W, 2, ENTRY_CTX_LEN as i64, 0);
+    b.st(Sz::W, 2, ENTRY_PKT_LEN as i64, NO_PACKET as i32);
+    b.st(Sz::W, 2, ENTRY_PKT_CAP as i64, 0);
+    b.st(Sz::W, 2, ENTRY_META_LEN as i64, NO_PACKET as i32);
+    b.st(Sz::W, 2, ENTRY_META_CAP as i64, 0);
+    commit(&mut b, fr);
+    b.ja(end);
+    b.bind(tail_lost);
+    bump(&mut b, fr, STATE_LOST, 1);
+    b.ja(end);
+
+    // No room for the entry (or nested in an invocation that had none):
+    // this invocation's records are lost until its exit.
+    b.bind(no_room);
+    bump(&mut b, fr, STATE_OVERFLOW, 1);
+    bump(&mut b, fr, STATE_LOST, 1);
+    b.bind(end);
     b.ldx(Sz::DW, 1, 10, fr.ctx());
     b
 }
 
-/// Size of an exit record.
+/// Largest size of an exit record.
 pub fn exit_size(cfg: &ProbeConfig) -> usize {
-    EXIT_PKT + pad8(packet_caps(cfg).0 as usize)
+    if cfg.packet_unchanged {
+        EXIT_PKT
+    } else {
+        EXIT_PKT + pad8(packet_caps(cfg).0 as usize)
+    }
 }
 
-/// Before an exit of the main function: record r0 and the final packet.
+/// Before an exit of the main function: record r0 and the final packet,
+/// then send the invocation's records to the ring buffer in one piece and
+/// give the scratch buffer back to the enclosing invocation, if any.
 pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
     let mut b = Block::new();
+    let end = b.new_label();
+    let overflowed = b.new_label();
+    let no_room = b.new_label();
+    let emit = b.new_label();
+    let pop = b.new_label();
+    let reset = b.new_label();
     b.stx(Sz::DW, 10, fr.r0(), 0);
-    let end = begin(
+    load_state(&mut b, cfg, fr, end);
+    b.ldx(Sz::DW, 1, 0, STATE_OVERFLOW as i64);
+    b.jne(1, 0, overflowed);
+    let flags = if cfg.packet_unchanged {
+        FLAG_PACKET_UNCHANGED
+    } else {
+        0
+    };
+    reserve(
         &mut b,
         cfg,
         fr,
-        RecordKind::Exit,
-        insn,
+        (RecordKind::Exit, flags, insn),
         exit_size(cfg),
-        &|_| {},
+        no_room,
     );
-    b.ldx(Sz::DW, 2, 10, fr.r0());
-    b.stx(Sz::DW, 0, EXIT_R0 as i64, 2);
-    b.st(Sz::W, 0, EXIT_PKT_CAP as i64, packet_caps(cfg).0 as i32);
-    capture_packet(
-        &mut b,
-        fr,
-        cfg.packet,
-        false,
-        EXIT_PKT_LEN as i64,
-        EXIT_PKT as i64,
-        packet_caps(cfg).0,
-    );
-    submit(&mut b, fr, end);
+    b.ldx(Sz::DW, 3, 10, fr.r0());
+    b.stx(Sz::DW, 2, EXIT_R0 as i64, 3);
+    let cap = packet_caps(cfg).0;
+    if cfg.packet_unchanged {
+        b.st(Sz::W, 2, EXIT_PKT_CAP as i64, 0);
+        b.st(Sz::W, 2, EXIT_PKT_LEN as i64, NO_PACKET as i32);
+    } else {
+        b.st(Sz::W, 2, EXIT_PKT_CAP as i64, cap as i32);
+        capture_packet(
+            &mut b,
+            fr,
+            cfg.packet,
+            false,
+            EXIT_PKT_LEN as i64,
+            EXIT_PKT as i64,
+            cap,
+        );
+        size_with_packet(&mut b, fr, cfg.packet, EXIT_PKT_LEN as i64, EXIT_PKT, cap);
+    }
+    commit(&mut b, fr);
+    b.ja(emit);
+    b.bind(no_room);
+    bump(&mut b, fr, STATE_LOST, 1);
+
+    // Send [start, off) of the scratch buffer.
+    b.bind(emit);
+    b.ldx(Sz::DW, 1, 10, fr.state());
+    b.ldx(Sz::DW, 2, 1, STATE_START as i64);
+    b.ldx(Sz::DW, 3, 1, STATE_OFF as i64);
+    b.sub(3, 2);
+    b.jgt(2, cfg.scratch as i32, reset);
+    b.jgt(3, cfg.scratch as i32, reset);
+    b.add(2, 1);
+    b.add_imm(2, STATE_BUF as i32);
+    b.ld_map_fd(1, cfg.ringbuf_fd);
+    // The reader polls; a wakeup would only cost an irq_work.
+    b.mov_imm(4, BPF_RB_NO_WAKEUP);
+    b.call(HELPER_RINGBUF_OUTPUT);
+    b.jeq(0, 0, pop);
+    // The ring buffer is full: every record of the invocation is lost.
+    b.ldx(Sz::DW, 1, 10, fr.state());
+    b.ldx(Sz::DW, 2, 1, STATE_NREC as i64);
+    b.ldx(Sz::DW, 3, 1, STATE_LOST as i64);
+    b.add(3, 2);
+    b.stx(Sz::DW, 1, STATE_LOST as i64, 3);
+
+    // The enclosing invocation's records end where this one's started.
+    b.bind(pop);
+    b.ldx(Sz::DW, 1, 10, fr.state());
+    b.ldx(Sz::DW, 2, 1, STATE_START as i64);
+    b.jgt(2, cfg.scratch as i32, reset);
+    b.stx(Sz::DW, 1, STATE_OFF as i64, 2);
+    b.mov(3, 1);
+    b.add(3, 2);
+    b.ldx(Sz::DW, 4, 3, (STATE_BUF + ENTRY_PREV_START) as i64);
+    b.stx(Sz::DW, 1, STATE_START as i64, 4);
+    b.ldx(Sz::DW, 4, 3, (STATE_BUF + ENTRY_PREV_NREC) as i64);
+    b.stx(Sz::DW, 1, STATE_NREC as i64, 4);
+    b.ja(end);
+    // Bookkeeping out of bounds (cannot happen): start afresh.
+    b.bind(reset);
+    b.ldx(Sz::DW, 1, 10, fr.state());
+    b.st(Sz::DW, 1, STATE_OFF as i64, 0);
+    b.st(Sz::DW, 1, STATE_START as i64, 0);
+    b.st(Sz::DW, 1, STATE_NREC as i64, 0);
+    b.ja(end);
+
+    // The invocation's entry did not fit: its exit is lost too.
+    b.bind(overflowed);
+    bump(&mut b, fr, STATE_OVERFLOW, -1);
+    bump(&mut b, fr, STATE_LOST, 1);
+    b.bind(end);
     b.ldx(Sz::DW, 0, 10, fr.r0());
     b
 }
-
 /// Before a helper call: spill the argument registers the probe after the
 /// call needs (output pointers and their sizes).
 pub fn before_helper(fr: Frame, outputs: &[OutputPlan]) -> Block {
@@ -435,6 +748,18 @@ pub fn before_helper(fr: Frame, outputs: &[OutputPlan]) -> Block {
         }
     }
     b
+}
+
+/// `n` bytes from `src` to `dst` with plain loads and stores (uses r4).
+fn copy_inline(b: &mut Block, dst: u8, src: u8, n: u32) {
+    let mut k = 0u32;
+    for (size, width) in [(Sz::DW, 8), (Sz::W, 4), (Sz::H, 2), (Sz::B, 1)] {
+        while n - k >= width {
+            b.ldx(size, 4, src, k as i64);
+            b.stx(size, dst, k as i64, 4);
+            k += width;
+        }
+    }
 }
 
 /// Size of a helper record with these outputs.
@@ -511,6 +836,16 @@ fn after_call(
     } else {
         b.st(Sz::DW, 0, HELPER_R0 as i64, 0);
     }
+    let done = b.new_label();
+    if returns_value && outputs.len() == 1 && outputs[0].arg == OUT_ARG_RETURNED {
+        // A failed lookup: no memory, a record without outputs.
+        let found = b.new_label();
+        b.jne(2, 0, found);
+        b.st(Sz::B, 0, HELPER_N_OUT as i64, 0);
+        b.st(Sz::W, 0, HDR_SIZE as i64, HELPER_OUTPUTS as i32);
+        b.ja(done);
+        b.bind(found);
+    }
     let mut off = HELPER_OUTPUTS as i64;
     for o in outputs {
         b.ldx(Sz::DW, 1, 10, fr.rec());
@@ -523,14 +858,30 @@ fn after_call(
         b.stx(Sz::DW, 1, off + OUT_LEN as i64, 2);
         b.clamp(2, o.cap);
         b.add_imm(1, (off as usize + OUT_HEADER_LEN) as i32);
+        let skip = b.new_label();
         if o.arg == OUT_ARG_RETURNED {
+            // NULL (a failed lookup): no memory, nothing to copy (the
+            // assembler drops this output).
             b.ldx(Sz::DW, 3, 10, fr.r0());
+            b.jeq(3, 0, skip);
         } else {
             b.ldx(Sz::DW, 3, 10, fr.arg(o.arg - 1));
         }
-        b.call(HELPER_PROBE_READ_KERNEL);
+        match o.size {
+            SizeSource::Const(n)
+                if o.exact
+                    && o.arg == OUT_ARG_RETURNED
+                    && n == o.cap
+                    && n <= cfg.inline_copy_max =>
+            {
+                copy_inline(&mut b, 1, 3, n);
+            }
+            _ => b.call(HELPER_PROBE_READ_KERNEL),
+        }
+        b.bind(skip);
         off += o.record_bytes() as i64;
     }
+    b.bind(done);
     submit(&mut b, fr, end);
     if returns_value {
         b.ldx(Sz::DW, 0, 10, fr.r0());
@@ -571,12 +922,7 @@ pub fn before_tail_call(cfg: &ProbeConfig, fr: Frame, insn: u32, map: Option<u32
 pub fn after_tail_call(cfg: &ProbeConfig, fr: Frame) -> Block {
     let mut b = Block::new();
     let end = b.new_label();
-    b.st(Sz::W, 10, fr.key(), 0);
-    b.mov(2, 10);
-    b.add_imm(2, fr.key() as i32);
-    b.ld_map_fd(1, cfg.state_fd);
-    b.call(HELPER_MAP_LOOKUP_ELEM);
-    b.jeq(0, 0, end);
+    load_state(&mut b, cfg, fr, end);
     b.st(Sz::DW, 0, STATE_TAIL_PENDING as i64, 0);
     b.bind(end);
     b

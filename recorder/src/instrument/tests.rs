@@ -32,6 +32,10 @@ fn cfg(packet: PacketAccess) -> ProbeConfig {
         meta_cap: 32,
         output_cap: 128,
         sites: LogSites::default(),
+        scratch: 64 << 10,
+        inline_copy_max: 0,
+        reuse_state: true,
+        packet_unchanged: false,
     }
 }
 
@@ -284,6 +288,7 @@ fn check_invariants(orig: &LinkedProgram, depths: &[u32], out: &Instrumented) {
             Insn::Store { dst: 10, off, .. } => check_fp(off),
             Insn::Alu {
                 dst: 2,
+                op: bpfrr_trace::isa::AluOp::Add,
                 src: Operand::Imm(i),
                 ..
             } if i < 0 => check_fp(i as i16),
@@ -326,31 +331,41 @@ fn helper_records_carry_original_indices_and_right_sizes() {
     let p = sample_program();
     let out = instrument(&p, &[16, 0, 8], &maps(), &cfg(PacketAccess::Xdp)).unwrap();
     let new = check(&out.program.insns).unwrap();
-    // Collect (record insn index written, reserve size) per probe: the ST
-    // of HDR_INSN through r0 right after a reserve.
+    // Collect (record insn index written, record size) per probe: the
+    // header's stores of HDR_INSN and HDR_SIZE through the record (r2).
     let mut headers = Vec::new();
-    let mut last_size = None;
+    let mut last_insn = None;
     for insn in new.insns.iter().flatten() {
         match *insn {
-            Insn::Alu {
-                dst: 2,
-                src: Operand::Imm(i),
-                op: bpfrr_trace::isa::AluOp::Mov,
-                ..
-            } => last_size = Some(i),
             Insn::Store {
-                dst: 0,
+                dst: 2,
                 off,
                 src: Operand::Imm(i),
                 ..
-            } if off == HDR_INSN => headers.push((i, last_size)),
+            } if off == HDR_INSN => last_insn = Some(i),
+            Insn::Store {
+                dst: 2,
+                off,
+                src: Operand::Imm(size),
+                ..
+            } if off == HDR_SIZE => headers.push((last_insn.take().unwrap(), Some(size))),
             _ => {}
         }
     }
     let insns: Vec<i32> = headers.iter().map(|h| h.0).collect();
-    // entry (0), lookup (6), get_current_comm (25) inside sub, ktime (27)
-    // inside cb, bpf_loop (16), tail call (21), exit (23): in program order.
-    assert_eq!(insns, vec![0, 6, 16, 21, 23, 25, 27]);
+    // entry (0) and tail entry (0), lookup (6), get_current_comm (25)
+    // inside sub, ktime (27) inside cb, bpf_loop (16), tail call (21),
+    // exit (23): in program order.
+    assert_eq!(insns, vec![0, 0, 6, 16, 21, 23, 25, 27]);
+    assert_eq!(
+        headers[0].1.unwrap() as usize,
+        probes::entry_size(&cfg(PacketAccess::Xdp))
+    );
+    assert_eq!(
+        headers[1].1.unwrap() as usize,
+        ENTRY_CTX,
+        "a tail entry has no packet"
+    );
     let size_of = |insn: i32| headers.iter().find(|h| h.0 == insn).unwrap().1.unwrap();
     // lookup: one returned-memory output of the map's 16-byte value.
     assert_eq!(size_of(6) as usize, HELPER_OUTPUTS + OUT_HEADER_LEN + 16);
@@ -628,10 +643,12 @@ fn btf_loads_are_recorded_with_their_live_registers_kept() {
             },
         ]
     );
-    // It writes a BtfLoad record for instruction 2 with the saved r3.
+    // It writes a BtfLoad record for instruction 2 with the saved r3 (the
+    // header through the record pointer `reserve` leaves in r2, the
+    // payload through r0).
     let has_store = |probe: &[Insn], off: i16, v: i32| {
         probe.iter().any(|i| {
-            matches!(*i, Insn::Store { dst: 0, off: o, src: Operand::Imm(x), .. } if o == off && x == v)
+            matches!(*i, Insn::Store { dst: 0 | 2, off: o, src: Operand::Imm(x), .. } if o == off && x == v)
         })
     };
     assert!(has_store(&probe, HDR_KIND, RecordKind::BtfLoad as i32));
@@ -650,11 +667,15 @@ fn btf_loads_are_recorded_with_their_live_registers_kept() {
         *i,
         Insn::Store { dst: 0, off, src: Operand::Reg(7), .. } if off == BTF_LOAD_VALUE
     )));
+    let kept_slots: Vec<i16> = std::iter::once(fr.r0())
+        .chain((0..5).map(|a| fr.arg(a)))
+        .map(|o| o as i16)
+        .collect();
     assert!(
         !probe6
             .iter()
-            .any(|i| matches!(*i, Insn::Store { dst: 10, src: Operand::Reg(r), .. } if r != 0)),
-        "no register but the probe's own r0 is saved"
+            .any(|i| matches!(*i, Insn::Store { dst: 10, off, .. } if kept_slots.contains(&off))),
+        "no register is kept around the load into r7"
     );
     // The kfunc probe: a helper record of call kind 1 (kfunc) with its BTF id.
     let at5 = out.orig_to_new[5] as usize;
@@ -693,4 +714,56 @@ fn kfuncs_unknown_to_the_log_or_under_a_lock_are_not_probed() {
     c.sites.kfuncs[0].name = Some("bpf_rbtree_add_impl".into());
     let out = instrument(&p, &[0], &maps(), &c).unwrap();
     assert!(out.unprobed_calls[0].1.contains("spin lock"));
+}
+
+/// The BTF-load probe in the main function shares the entry's state
+/// lookup (reuse_state) and leaves the slots other probes rely on alone:
+/// the registers it keeps go to slots apart from the state, record, key
+/// and context slots, and it never rewrites the state slot.
+#[test]
+fn btf_load_probes_respect_the_shared_state_slot() {
+    let p = btf_program();
+    let fr = probes::Frame::main(0);
+    let shared = [fr.state(), fr.rec(), fr.key(), fr.ctx()];
+    for r in 0..=5u8 {
+        let slot = if r == 0 { fr.r0() } else { fr.arg(r - 1) };
+        assert!(!shared.contains(&slot), "r{r} is kept in a shared slot");
+        assert!(slot >= fr.lowest());
+    }
+    let probe_at = |c: &ProbeConfig| {
+        let out = instrument(&p, &[0], &maps(), c).unwrap();
+        check_invariants(&p, &[0], &out);
+        let new = check(&out.program.insns).unwrap();
+        (out.orig_to_new[2] as usize + 1..out.orig_to_new[3] as usize)
+            .filter_map(|i| new.insns[i])
+            .collect::<Vec<Insn>>()
+    };
+    let lookups = |probe: &[Insn]| {
+        probe
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i,
+                    Insn::Call(CallTarget::Helper(id)) if *id == probes::HELPER_MAP_LOOKUP_ELEM
+                )
+            })
+            .count()
+    };
+    let writes_state = |probe: &[Insn]| {
+        probe
+            .iter()
+            .any(|i| matches!(*i, Insn::Store { dst: 10, off, .. } if off as i64 == fr.state()))
+    };
+    let mut c = btf_cfg();
+    c.reuse_state = true;
+    let shared_probe = probe_at(&c);
+    assert_eq!(lookups(&shared_probe), 0, "the entry's lookup is reused");
+    assert!(!writes_state(&shared_probe));
+    assert!(shared_probe.iter().any(|i| matches!(
+        *i,
+        Insn::Load { dst: 0, src: 10, off, .. } if off as i64 == fr.state()
+    )));
+    c.reuse_state = false;
+    let own_probe = probe_at(&c);
+    assert_eq!(lookups(&own_probe), 1, "without reuse the probe looks up");
 }

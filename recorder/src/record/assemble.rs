@@ -180,7 +180,12 @@ impl Assembler {
                     value,
                 });
             }
-            Record::Exit { header, r0, packet } => {
+            Record::Exit {
+                header,
+                r0,
+                packet,
+                packet_unchanged,
+            } => {
                 let Some(mut o) = self.open.remove(&header.cpu) else {
                     self.orphans += 1;
                     return done;
@@ -189,7 +194,12 @@ impl Assembler {
                     o.inv.partial = true;
                 }
                 o.inv.retval = r0;
-                o.inv.final_packet = packet.map(|p| p.bytes);
+                o.inv.final_packet = if packet_unchanged {
+                    // No program of the recording can change the packet.
+                    o.inv.packet.clone()
+                } else {
+                    packet.map(|p| p.bytes)
+                };
                 done.push(self.close(o, true));
             }
         }
@@ -247,6 +257,7 @@ mod tests {
                 bytes: vec![0xcd; 60],
                 len: 60,
             }),
+            packet_unchanged: false,
         }
     }
 
@@ -388,6 +399,21 @@ mod tests {
             value: 1,
         });
         assert_eq!(a.orphans, 1);
+    }
+
+    #[test]
+    fn an_unchanged_final_packet_is_the_entry_packet() {
+        let mut a = Assembler::new();
+        a.push(entry(h(0, 1, 0, 0)));
+        let out = a.push(Record::Exit {
+            header: h(0, 1, 0, 9),
+            r0: 2,
+            packet: None,
+            packet_unchanged: true,
+        });
+        assert_eq!(out[0].final_packet.as_deref(), Some(&[0xab; 60][..]));
+        assert_eq!(out[0].final_packet, out[0].packet);
+        assert!(!out[0].partial);
     }
 
     #[test]

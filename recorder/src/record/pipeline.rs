@@ -225,7 +225,7 @@ fn drain(
     let mut records = Vec::new();
     let mut bad = None;
     ring.drain(|bytes| match wire::decode(bytes) {
-        Ok(r) => records.push(r),
+        Ok(r) => records.extend(r),
         Err(e) => bad = Some(e),
     });
     if let Some(e) = bad {

@@ -11,6 +11,8 @@ use bpfrr_trace::isa::RawInsn;
 use bpfrr_trace::object::LinkedProgram;
 
 use crate::attach::AttachSpec;
+use crate::instrument::packet_writes::may_change_packet;
+use crate::instrument::probes::{entry_size, exit_size};
 use crate::instrument::{
     CtxCapture, InstrumentError, Instrumented, LogSites, MapShape, PacketAccess, ProbeConfig,
     find_sites, instrument,
@@ -19,7 +21,7 @@ use crate::load::{LoadError, LoadOptions, LoadedObject, LoadedProgram};
 use crate::sys::{
     BpfMap, LogLevel, MapSpec, ProgInfo, ProgLoad, RecordTable, SysError, possible_cpus, prog_info,
 };
-use crate::wire::{STATE_CPU, STATE_VALUE_SIZE};
+use crate::wire::{STATE_CPU, STATE_LOST, state_value_size};
 
 use super::ctx_fields::context_capture;
 use super::driver::CaptureHints;
@@ -28,10 +30,24 @@ use super::driver::CaptureHints;
 pub const DEFAULT_BUFFER: u32 = 16 << 20;
 /// Packet capture when neither `--snaplen` nor the driver says (jumbo frames).
 pub const DEFAULT_SNAPLEN: u32 = 9216;
+/// The largest snap length (BIG TCP packets): the per-CPU scratch buffer
+/// holds twice an entry and an exit record of this size, and an array
+/// value may not exceed 4 MiB. Longer packets are cut, their real length
+/// kept.
+pub const MAX_SNAPLEN: u32 = 256 << 10;
 /// Bytes of XDP metadata captured (the kernel allows at most 32).
 pub const META_CAP: u32 = 32;
 /// Bytes captured of a helper output whose size is not a constant.
 pub const OUTPUT_CAP: u32 = 512;
+/// Programs whose verification processed fewer instructions than this
+/// get probes that share the entry's state lookup (their verification
+/// doubles, far from the kernel's limit of a million).
+pub const REUSE_STATE_MAX_PROCESSED: u64 = 100_000;
+/// Largest map value a helper probe copies with plain loads.
+pub const INLINE_COPY_MAX: u32 = 64;
+/// Smallest per-CPU scratch buffer: room for an invocation's records (a
+/// thousand helper records besides its packets) and for a nested one.
+pub const MIN_SCRATCH: u32 = 64 << 10;
 
 /// Why preparing a recording failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,12 +102,16 @@ pub struct PrepareOptions {
 pub struct BpfrrMaps {
     /// `bpfrr_rb`: the ring buffer.
     pub ringbuf: BpfMap,
-    /// `bpfrr_state`: per-CPU `{cpu_seq, lost, tail_pending, cpu}`.
+    /// `bpfrr_state`: an array with one value per CPU (`{cpu_seq, lost,
+    /// tail_pending, cpu, ...}` then the CPU's scratch buffer, see
+    /// `crate::wire`).
     pub state: BpfMap,
+    /// Bytes of each CPU's scratch buffer.
+    pub scratch: u32,
 }
 
 impl BpfrrMaps {
-    pub fn create(buffer_size: u32) -> Result<BpfrrMaps, SysError> {
+    pub fn create(buffer_size: u32, scratch: u32) -> Result<BpfrrMaps, SysError> {
         if buffer_size < 4096 || !buffer_size.is_power_of_two() {
             return Err(SysError::InvalidArgument(format!(
                 "--buffer {buffer_size}: the ring buffer size must be a power of two of at least 4096 bytes (e.g. 16M)"
@@ -103,40 +123,52 @@ impl BpfrrMaps {
             name: "bpfrr_rb".into(),
             ..MapSpec::default()
         })?;
+        let cpus = possible_cpus();
         let state = BpfMap::create(&MapSpec {
-            map_type: MapType::PercpuArray.number(),
+            map_type: MapType::Array.number(),
             key_size: 4,
-            value_size: STATE_VALUE_SIZE,
-            max_entries: 1,
+            value_size: state_value_size(scratch),
+            max_entries: cpus as u32,
             name: "bpfrr_state".into(),
             ..MapSpec::default()
         })?;
-        // Each CPU's value knows its CPU number (written into every record).
-        let stride = (STATE_VALUE_SIZE as usize).next_multiple_of(8);
-        let mut value = vec![0u8; state.value_buffer_len()];
-        for cpu in 0..possible_cpus() {
-            let at = cpu * stride + STATE_CPU as usize;
+        // Each CPU's value knows its CPU number (written into every entry).
+        let mut value = vec![0u8; state_value_size(scratch) as usize];
+        for cpu in 0..cpus {
+            let at = STATE_CPU as usize;
             value[at..at + 4].copy_from_slice(&(cpu as u32).to_le_bytes());
+            state.update(&(cpu as u32).to_le_bytes(), &value, 0)?;
         }
-        state.update(&0u32.to_le_bytes(), &value, 0)?;
-        Ok(BpfrrMaps { ringbuf, state })
+        Ok(BpfrrMaps {
+            ringbuf,
+            state,
+            scratch,
+        })
     }
 
-    /// Records lost per CPU (ring buffer full), from the state map.
+    /// Records lost per CPU (no room in the scratch or ring buffer), from
+    /// the state map.
     pub fn lost_per_cpu(&self) -> Result<Vec<(u32, u64)>, SysError> {
-        let values = self
-            .state
-            .lookup_per_cpu(&0u32.to_le_bytes())?
-            .unwrap_or_default();
-        Ok(values
-            .iter()
-            .enumerate()
-            .map(|(cpu, v)| {
-                let lost = u64::from_le_bytes(v[8..16].try_into().expect("8 bytes"));
-                (cpu as u32, lost)
+        let at = STATE_LOST as usize;
+        (0..possible_cpus() as u32)
+            .map(|cpu| {
+                let lost = self
+                    .state
+                    .lookup(&cpu.to_le_bytes())?
+                    .and_then(|v| Some(u64::from_le_bytes(v.get(at..at + 8)?.try_into().ok()?)))
+                    .unwrap_or(0);
+                Ok((cpu, lost))
             })
-            .collect())
+            .collect()
     }
+}
+
+/// The scratch buffer each CPU needs for records of at most `entry` and
+/// `exit` bytes: both, twice (an invocation nested in another), and room
+/// for helper records.
+pub fn scratch_size(entry: usize, exit: usize) -> u32 {
+    let need = 2 * (entry + exit) + (16 << 10);
+    (need.next_multiple_of(4096) as u32).max(MIN_SCRATCH)
 }
 
 /// One program of the recording: the original and its instrumented copy.
@@ -244,8 +276,6 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
         }
         None => names[0].clone(),
     };
-    let bpfrr = BpfrrMaps::create(opts.buffer_size.unwrap_or(DEFAULT_BUFFER))?;
-
     let load_opts = LoadOptions {
         retarget: opts.retarget.clone(),
         ..LoadOptions::default()
@@ -287,9 +317,60 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
     }
 
     let shapes = map_shapes(&object);
+    let snap = opts
+        .snaplen
+        .or(opts.hints.max_packet)
+        .unwrap_or(DEFAULT_SNAPLEN)
+        .min(MAX_SNAPLEN);
+    // The exit probes skip the final packet when no program of the
+    // recording (tail-call targets included) can change it.
+    let packet_unchanged = !originals
+        .iter()
+        .any(|p| may_change_packet(&p.linked, &p.log));
+    let mut configs: Vec<ProbeConfig> = originals
+        .iter()
+        .enumerate()
+        .map(|(id, original)| {
+            let linked = &original.linked;
+            ProbeConfig {
+                prog_id: id as u32,
+                ringbuf_fd: -1,
+                state_fd: -1,
+                ctx: context_capture(
+                    linked.prog_type,
+                    linked.expected_attach_type,
+                    opts.hints.ctx_size,
+                ),
+                packet: packet_access(linked.prog_type),
+                packet_cap: (snap as usize).next_multiple_of(8) as u32,
+                meta_cap: META_CAP,
+                output_cap: OUTPUT_CAP,
+                scratch: 0,
+                inline_copy_max: INLINE_COPY_MAX,
+                reuse_state: original
+                    .stats
+                    .as_ref()
+                    .is_some_and(|s| s.insns_processed < REUSE_STATE_MAX_PROCESSED),
+                packet_unchanged,
+                sites: log_sites(original),
+            }
+        })
+        .collect();
+    let scratch = configs
+        .iter()
+        .map(|c| scratch_size(entry_size(c), exit_size(c)))
+        .max()
+        .unwrap_or(MIN_SCRATCH);
+    let bpfrr = BpfrrMaps::create(opts.buffer_size.unwrap_or(DEFAULT_BUFFER), scratch)?;
+    for c in &mut configs {
+        c.ringbuf_fd = bpfrr.ringbuf.fd.as_raw_fd();
+        c.state_fd = bpfrr.state.fd.as_raw_fd();
+        c.scratch = scratch;
+    }
+
     let mut programs = Vec::new();
     let mut notes = Vec::new();
-    for (id, original) in originals.into_iter().enumerate() {
+    for ((id, original), cfg) in originals.into_iter().enumerate().zip(configs) {
         let linked = &original.linked;
         let depths = original.stack_depths().to_vec();
         if depths.is_empty() {
@@ -297,33 +378,25 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
                 program: linked.name.clone(),
             });
         }
-        let ctx = context_capture(
-            linked.prog_type,
-            linked.expected_attach_type,
-            opts.hints.ctx_size,
-        );
-        let packet = packet_access(linked.prog_type);
-        let snap = opts
-            .snaplen
-            .or(opts.hints.max_packet)
-            .unwrap_or(DEFAULT_SNAPLEN);
-        let cfg = ProbeConfig {
-            prog_id: id as u32,
-            ringbuf_fd: bpfrr.ringbuf.fd.as_raw_fd(),
-            state_fd: bpfrr.state.fd.as_raw_fd(),
-            ctx,
-            packet,
-            packet_cap: (snap as usize).next_multiple_of(8) as u32,
-            meta_cap: META_CAP,
-            output_cap: OUTPUT_CAP,
-            sites: log_sites(&original),
-        };
-        let inst = instrument(linked, &depths, &shapes, &cfg).map_err(|source| {
-            PrepareError::Instrument {
-                program: linked.name.clone(),
-                source,
+        let mut cfg = cfg;
+        let (inst, fd, log) = loop {
+            let inst = instrument(linked, &depths, &shapes, &cfg).map_err(|source| {
+                PrepareError::Instrument {
+                    program: linked.name.clone(),
+                    source,
+                }
+            })?;
+            match load_linked(&object, &inst.program, original.attach_btf_id) {
+                Ok((fd, log)) => break (inst, fd, log),
+                // A map value with special fields (bpf_spin_lock, timers,
+                // kptrs) cannot be read with plain loads: copy with
+                // bpf_probe_read_kernel instead.
+                Err(SysError::Rejected { .. }) if cfg.inline_copy_max > 0 => {
+                    cfg.inline_copy_max = 0;
+                }
+                Err(e) => return Err(rejected(e, &inst)),
             }
-        })?;
+        };
         for (insn, why) in &cfg.sites.unrecorded_loads {
             notes.push(format!(
                 "{}: the load through a BTF pointer at instruction {insn} is not recorded ({why}); replay stops there",
@@ -336,8 +409,6 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
                 linked.name
             ));
         }
-        let (fd, log) = load_linked(&object, &inst.program, original.attach_btf_id)
-            .map_err(|e| rejected(e, &inst))?;
         let info = prog_info(&fd)?;
         programs.push(PreparedProgram {
             id: id as u32,
