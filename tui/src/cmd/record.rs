@@ -308,7 +308,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     if report.incomplete > 0 || report.orphans > 0 {
         println!(
-            "{} invocations are incomplete and {} records had no invocation (ring buffer full: try a larger --buffer)",
+            "{} invocations are incomplete and {} records had no invocation: an invocation wrote more than bpfrr's per-CPU record buffer holds (many calls, or a large --snaplen), or the recording stopped while it ran; they replay up to their last record",
             report.incomplete, report.orphans
         );
     }
