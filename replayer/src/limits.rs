@@ -46,3 +46,8 @@ pub const MAX_ENV_MEMORY_PER_INVOCATION: u64 = 1 << 30;
 /// queued and reserved records), seeded from a trace's snapshots or grown
 /// by the program. An update past it is a fault of the run.
 pub const MAX_MODEL_MEMORY: u64 = 1 << 30;
+
+/// Bytes of machine state a replay session keeps in checkpoints (one every
+/// `CHECKPOINT_INTERVAL` steps). Past it no more are taken: going back
+/// re-runs from the last one.
+pub const MAX_CHECKPOINT_MEMORY: u64 = 1 << 30;

@@ -262,3 +262,42 @@ fn map_models_stop_at_their_memory_budget() {
     );
     assert_eq!(env.maps()[0].entries().len(), 11);
 }
+
+/// `r6 = 0; do r6 += 1 while r6 != n; return r6`: at position 2k, r6 = k.
+fn counting(n: i32) -> Vec<Insn> {
+    vec![mov(6, 0), add(6, 1), jne(6, n, -2), mov_reg(0, 6), exit()]
+}
+
+#[test]
+fn session_checkpoints_stop_at_their_memory_budget() {
+    use bpfrr_replayer::session::{DebugInfo, Session};
+    let session = |budget: Option<usize>| {
+        let mut machine = Machine::new(program(&counting(100_000)));
+        let mut env = ModelEnv::new(vec![], ModelConfig::default());
+        env.begin_run();
+        // A large state (as helper memory can make it): 64 KiB of context.
+        machine.start(0, &Context::raw(vec![0; 64 << 10])).unwrap();
+        let mut s = Session::new(machine, env, DebugInfo::default()).unwrap();
+        if let Some(b) = budget {
+            s.set_checkpoint_budget(b);
+        }
+        s
+    };
+    let mut unbounded = session(None);
+    unbounded.continue_();
+    assert!(unbounded.stats().checkpoints > 40);
+
+    let mut bounded = session(Some(200_000));
+    bounded.continue_();
+    let stats = bounded.stats();
+    assert_eq!(stats.checkpoints, 3, "three states of 66 KB fit: {stats:?}");
+    assert!(stats.checkpoint_bytes <= 200_000, "{stats:?}");
+    assert_eq!(bounded.regs()[0], 100_000);
+    // Going back still works, from the last checkpoint.
+    bounded.goto(150_000);
+    assert_eq!((bounded.position(), bounded.regs()[6]), (150_000, 75_000));
+    bounded.reverse_step();
+    assert_eq!(bounded.position(), 149_999);
+    unbounded.goto(149_999);
+    assert_eq!(bounded.regs(), unbounded.regs());
+}
