@@ -301,3 +301,41 @@ fn session_checkpoints_stop_at_their_memory_budget() {
     unbounded.goto(149_999);
     assert_eq!(bounded.regs(), unbounded.regs());
 }
+
+#[test]
+fn a_recorded_value_longer_than_the_maps_value_size_is_cut_to_it() {
+    // A lookup of a key the model lacks (it was added by "another CPU"),
+    // recorded with 64 value bytes for a map of 8-byte values.
+    let insns = [
+        st(Size::W, 10, -4, 7),  // 0
+        ld_map(1, 0),            // 1-2
+        fp(2, -4)[0],            // 3
+        fp(2, -4)[1],            // 4
+        call("map_lookup_elem"), // 5
+        jeq(0, 0, 1),            // 6 -> 8
+        ldx(Size::DW, 0, 0, 0),  // 7
+        exit(),                  // 8
+    ];
+    let p = trace_program(0, "lookup", RAW_TP, &insns);
+    let h = trace_map(0, "h", HASH, (4, 8, 16), vec![]);
+    let mut events = calls("map_lookup_elem", 5, RECORD_ADDRESS, 1);
+    events[0].outputs = vec![bpfrr_trace::trace::HelperOutput {
+        arg: 0,
+        bytes: vec![0x11; 64],
+    }];
+    let inv = Invocation {
+        retval: 0x1111_1111_1111_1111,
+        ..invocation(events)
+    };
+    let trace = write_trace(&[p], &[h], vec![inv]);
+    let report = Replayer::new(&trace).replay(0).expect("replays");
+    assert_eq!(report.retval, Some(0x1111_1111_1111_1111), "{report}");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message.contains("absent in the model")),
+        "{:?}",
+        report.notes
+    );
+}

@@ -745,7 +745,9 @@ impl<'a> RecordedEnv<'a> {
                 let current = call
                     .memory()
                     .region(rid)
-                    .map(|r| r.bytes()[..bytes.len()].to_vec())
+                    // A recording may hold more bytes than the region (a
+                    // value longer than the map's value_size).
+                    .map(|r| r.bytes()[..bytes.len().min(r.bytes().len())].to_vec())
                     .unwrap_or_default();
                 if modelled && current != bytes {
                     let message = format!(
