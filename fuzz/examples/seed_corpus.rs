@@ -2,6 +2,7 @@
 //! (gitignored; nothing here is committed):
 //!
 //! - trace_reader: small valid traces made with `TraceWriter`;
+//! - trace_replay: the same and the kernel recordings of `samples/traces`;
 //! - object_loader: `samples/*.bpf.o` and their `.BTF` sections;
 //! - core_linker: CO-RE objects built now with clang-19 (when installed)
 //!   and the samples, each paired with a small kernel-like BTF and with
@@ -25,6 +26,8 @@ fn main() {
     let repo = fuzz_dir.parent().expect("fuzz/ lies in the repository");
     let corpus = fuzz_dir.join("corpus");
     let n_traces = write_traces(&corpus.join("trace_reader"));
+    let n_replay = write_traces(&corpus.join("trace_replay"))
+        + copy_recordings(&repo.join("samples/traces"), &corpus.join("trace_replay"));
     let n_objects = copy_objects(&repo.join("samples"), &corpus.join("object_loader"));
     let n_core = write_core_inputs(&repo.join("samples"), &corpus.join("core_linker"));
     let conformance = repo.join("../shared/conformance/manifests");
@@ -34,7 +37,7 @@ fn main() {
     let n_logs = copy_logs(&fixtures, &corpus.join("verifier_log"));
     let n_commands = write_commands(&corpus.join("command"));
     println!(
-        "wrote {n_traces} traces, {n_objects} objects and BTF blobs, {n_core} CO-RE inputs, {n_programs} VM programs, {n_exprs} expressions, {n_logs} verifier logs, {n_commands} command lines under {}",
+        "wrote {n_traces} traces, {n_replay} traces to replay, {n_objects} objects and BTF blobs, {n_core} CO-RE inputs, {n_programs} VM programs, {n_exprs} expressions, {n_logs} verifier logs, {n_commands} command lines under {}",
         corpus.display()
     );
 }
@@ -269,6 +272,22 @@ fn copy_objects(samples: &Path, dir: &Path) -> usize {
             .and_then(|o| o.btf_bytes().map(<[u8]>::to_vec))
         {
             std::fs::write(dir.join(format!("{name}.btf")), btf).expect("corpus written");
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The kernel recordings of `samples/traces`.
+fn copy_recordings(traces: &Path, dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(traces)
+        .expect("samples/traces listed")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".bpfrr") {
+            std::fs::copy(entry.path(), dir.join(&name)).expect("corpus written");
             n += 1;
         }
     }

@@ -6,6 +6,7 @@
 //! would. Errors are fine; a panic, a hang or an unbounded allocation is a
 //! bug (libFuzzer reports it).
 
+use bpfrr_replayer::replay::Replayer;
 use bpfrr_replayer::vm::{
     Config, Context, Limits, Machine, Program, StepEffects, StepOutcome, UbpfHelpers,
 };
@@ -131,6 +132,33 @@ pub fn with_valid_checksums(bytes: &[u8]) -> Option<Vec<u8>> {
     let header_sum = checksum(&file[0..56]);
     file[56..64].copy_from_slice(&header_sum.to_le_bytes());
     Some(file)
+}
+
+// ---- trace_replay ------------------------------------------------------------
+
+/// Instructions one replayed invocation may execute in the trace_replay target.
+pub const REPLAY_STEP_BUDGET: u64 = 100_000;
+/// Invocations the trace_replay target replays per input.
+pub const REPLAYED_INVOCATIONS: u64 = 16;
+
+/// Opens `bytes` as a trace and replays its first invocations under a step
+/// budget: the models are built from the trace's maps and snapshots, every
+/// recorded helper answer is used, and the report is formatted. Every
+/// size the trace decides must be bounded (`bpfrr_replayer::limits`).
+pub fn replay_trace(bytes: Vec<u8>) {
+    let Ok(trace) = Trace::from_bytes(bytes) else {
+        return;
+    };
+    let mut replayer = Replayer::new(&trace);
+    replayer.set_step_budget(REPLAY_STEP_BUDGET);
+    for i in 0..trace.invocation_count().min(REPLAYED_INVOCATIONS) {
+        match replayer.replay(i) {
+            Ok(report) => {
+                let _ = report.to_string();
+            }
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+    }
 }
 
 // ---- object_loader -----------------------------------------------------------
