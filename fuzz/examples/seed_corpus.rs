@@ -2,7 +2,11 @@
 //! (gitignored; nothing here is committed):
 //!
 //! - trace_reader: small valid traces made with `TraceWriter`;
+//! - trace_replay: the same and the kernel recordings of `samples/traces`;
 //! - object_loader: `samples/*.bpf.o` and their `.BTF` sections;
+//! - core_linker: CO-RE objects built now with clang-19 (when installed)
+//!   and the samples, each paired with a small kernel-like BTF and with
+//!   its own BTF;
 //! - expr: expressions of the kinds the debugger's `print` documents;
 //! - verifier_log: the verifier-log fixtures of replayer/tests (up to 64 KiB);
 //! - command: every command's usage line and aliases, and concrete lines;
@@ -22,7 +26,10 @@ fn main() {
     let repo = fuzz_dir.parent().expect("fuzz/ lies in the repository");
     let corpus = fuzz_dir.join("corpus");
     let n_traces = write_traces(&corpus.join("trace_reader"));
+    let n_replay = write_traces(&corpus.join("trace_replay"))
+        + copy_recordings(&repo.join("samples/traces"), &corpus.join("trace_replay"));
     let n_objects = copy_objects(&repo.join("samples"), &corpus.join("object_loader"));
+    let n_core = write_core_inputs(&repo.join("samples"), &corpus.join("core_linker"));
     let conformance = repo.join("../shared/conformance/manifests");
     let n_programs = write_vm_inputs(&conformance, &corpus.join("vm"));
     let n_exprs = write_expressions(&corpus.join("expr"));
@@ -30,7 +37,7 @@ fn main() {
     let n_logs = copy_logs(&fixtures, &corpus.join("verifier_log"));
     let n_commands = write_commands(&corpus.join("command"));
     println!(
-        "wrote {n_traces} traces, {n_objects} objects and BTF blobs, {n_programs} VM programs, {n_exprs} expressions, {n_logs} verifier logs, {n_commands} command lines under {}",
+        "wrote {n_traces} traces, {n_replay} traces to replay, {n_objects} objects and BTF blobs, {n_core} CO-RE inputs, {n_programs} VM programs, {n_exprs} expressions, {n_logs} verifier logs, {n_commands} command lines under {}",
         corpus.display()
     );
 }
@@ -266,6 +273,114 @@ fn copy_objects(samples: &Path, dir: &Path) -> usize {
         {
             std::fs::write(dir.join(format!("{name}.btf")), btf).expect("corpus written");
             n += 1;
+        }
+    }
+    n
+}
+
+/// The kernel recordings of `samples/traces`.
+fn copy_recordings(traces: &Path, dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(traces)
+        .expect("samples/traces listed")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".bpfrr") {
+            std::fs::copy(entry.path(), dir.join(&name)).expect("corpus written");
+            n += 1;
+        }
+    }
+    n
+}
+
+// ---- CO-RE objects ---------------------------------------------------------------
+
+/// A program with CO-RE relocations of every kind clang emits: field
+/// offsets, sizes and existence, type ids, sizes and existence, enum values.
+const CORE_PROGRAM: &str = r#"
+struct task_struct { int pid; int tgid; struct { long flags; } sig; } __attribute__((preserve_access_index));
+enum state { RUNNING = 1, STOPPED = 2 };
+static long (*bpf_get_current_task)(void) = (void *)35;
+__attribute__((section("tp_btf/sched_switch"), used))
+int read_task(void *ctx)
+{
+    struct task_struct *t = (void *)bpf_get_current_task();
+    long r = t->pid + t->sig.flags;
+    r += __builtin_preserve_field_info(t->tgid, 0 /* byte offset */);
+    r += __builtin_preserve_field_info(t->tgid, 1 /* byte size */);
+    r += __builtin_preserve_field_info(t->tgid, 2 /* exists */);
+    r += __builtin_btf_type_id(*t, 1 /* target id */);
+    r += __builtin_preserve_type_info(*t, 0 /* exists */);
+    r += __builtin_preserve_type_info(*t, 1 /* size */);
+    r += __builtin_preserve_enum_value(*(enum state *)STOPPED, 1 /* value */);
+    return r;
+}
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";
+"#;
+
+/// The "kernel": the same types with other layouts, and filler types.
+const CORE_KERNEL: &str = r#"
+struct list_head { struct list_head *next, *prev; };
+struct signal_struct { int nr_threads; long flags; };
+struct task_struct { long state; struct list_head tasks; int tgid; int pid; struct signal_struct sig; };
+enum state { STOPPED = 4, RUNNING = 8 };
+struct task_struct kernel_task;
+enum state kernel_state;
+"#;
+
+/// Compiles `source` with clang-19 for BPF; None without clang-19.
+fn compile_bpf(source: &str, name: &str) -> Option<Vec<u8>> {
+    let dir = std::env::temp_dir().join(format!("bpfrr-seed-{}", std::process::id()));
+    fresh_dir(&dir);
+    let src = dir.join(format!("{name}.c"));
+    let obj = dir.join(format!("{name}.o"));
+    std::fs::write(&src, source).expect("source written");
+    let ok = std::process::Command::new("clang-19")
+        .args(["-g", "-O2", "-target", "bpf", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .is_ok_and(|s| s.success());
+    let bytes = if ok { std::fs::read(&obj).ok() } else { None };
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
+}
+
+fn own_btf(object: &[u8]) -> Option<Vec<u8>> {
+    ObjectFile::parse(object)
+        .ok()
+        .and_then(|o| o.btf_bytes().map(<[u8]>::to_vec))
+}
+
+fn write_core_inputs(samples: &Path, dir: &Path) -> usize {
+    fresh_dir(dir);
+    let mut objects = Vec::new();
+    let kernel = compile_bpf(CORE_KERNEL, "kernel").and_then(|o| own_btf(&o));
+    match compile_bpf(CORE_PROGRAM, "core") {
+        Some(o) => objects.push(("core.bpf.o".to_string(), o)),
+        None => eprintln!("clang-19 is not installed: no CO-RE seed objects"),
+    }
+    for entry in std::fs::read_dir(samples)
+        .expect("samples listed")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".bpf.o") {
+            objects.push((name, std::fs::read(entry.path()).expect("readable sample")));
+        }
+    }
+    let mut n = 0;
+    for (name, object) in &objects {
+        let mut write = |suffix: &str, btf: &[u8]| {
+            let input = bpfrr_fuzz::join_core_input(object, btf);
+            std::fs::write(dir.join(format!("{name}.{suffix}")), input).expect("corpus written");
+            n += 1;
+        };
+        write("own", &[]);
+        if let Some(k) = &kernel {
+            write("kernel", k);
         }
     }
     n

@@ -6,6 +6,7 @@
 //! would. Errors are fine; a panic, a hang or an unbounded allocation is a
 //! bug (libFuzzer reports it).
 
+use bpfrr_replayer::replay::Replayer;
 use bpfrr_replayer::vm::{
     Config, Context, Limits, Machine, Program, StepEffects, StepOutcome, UbpfHelpers,
 };
@@ -133,6 +134,33 @@ pub fn with_valid_checksums(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(file)
 }
 
+// ---- trace_replay ------------------------------------------------------------
+
+/// Instructions one replayed invocation may execute in the trace_replay target.
+pub const REPLAY_STEP_BUDGET: u64 = 100_000;
+/// Invocations the trace_replay target replays per input.
+pub const REPLAYED_INVOCATIONS: u64 = 16;
+
+/// Opens `bytes` as a trace and replays its first invocations under a step
+/// budget: the models are built from the trace's maps and snapshots, every
+/// recorded helper answer is used, and the report is formatted. Every
+/// size the trace decides must be bounded (`bpfrr_replayer::limits`).
+pub fn replay_trace(bytes: Vec<u8>) {
+    let Ok(trace) = Trace::from_bytes(bytes) else {
+        return;
+    };
+    let mut replayer = Replayer::new(&trace);
+    replayer.set_step_budget(REPLAY_STEP_BUDGET);
+    for i in 0..trace.invocation_count().min(REPLAYED_INVOCATIONS) {
+        match replayer.replay(i) {
+            Ok(report) => {
+                let _ = report.to_string();
+            }
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+    }
+}
+
 // ---- object_loader -----------------------------------------------------------
 
 /// Parses `bytes` as a BPF object and uses all of it: programs, maps, text
@@ -186,6 +214,79 @@ fn format_every_type(btf: &Btf, data: &[u8]) {
         let value = &data[..size.min(data.len())];
         let _ = btf.format_value(id, value);
     }
+}
+
+// ---- core_linker ----------------------------------------------------------------
+
+/// Splits a core_linker input: a little-endian `u32` object length, the
+/// object bytes, then the target BTF (empty: the object's own `.BTF`).
+/// None when the length is past the end.
+pub fn split_core_input(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_le_bytes(data.get(..4)?.try_into().ok()?) as usize;
+    let rest = &data[4..];
+    (len <= rest.len()).then(|| rest.split_at(len))
+}
+
+/// The core_linker input made of `object` and `target_btf`.
+pub fn join_core_input(object: &[u8], target_btf: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(4 + object.len() + target_btf.len());
+    v.extend_from_slice(&(object.len() as u32).to_le_bytes());
+    v.extend_from_slice(object);
+    v.extend_from_slice(target_btf);
+    v
+}
+
+/// Programs of one object the core_linker target links (a mutated object
+/// can name hundreds; each link runs all of CO-RE again).
+pub const CORE_LINKED_PROGRAMS: usize = 8;
+
+/// Parses `object` and links its first programs with CO-RE against
+/// `target_btf` (the object's own `.BTF` when empty), checking what the
+/// linked program promises.
+pub fn link_with_core(object: &[u8], target_btf: &[u8]) {
+    let Ok(obj) = ObjectFile::parse(object) else {
+        return;
+    };
+    let own;
+    let target = if target_btf.is_empty() {
+        own = obj.btf_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+        &own[..]
+    } else {
+        target_btf
+    };
+    let fds: Vec<i32> = (0..obj.maps().len() as i32).collect();
+    for program in obj.programs().iter().take(CORE_LINKED_PROGRAMS) {
+        if let Ok(linked) = obj.link_with_btf(&program.name, &fds, target) {
+            let n = linked.insns.len();
+            assert!(linked.functions.iter().all(|f| f.start + f.len <= n));
+            assert!(linked.func_info.iter().all(|f| f.insn < n));
+            assert!(linked.line_info.iter().all(|l| l.insn < n));
+            let _ = check(&linked.insns);
+        }
+    }
+}
+
+/// True when a panic comes from aya-obj's own source: bpfrr runs aya-obj
+/// under `catch_unwind` and turns such a panic into an error, so it is not
+/// a crash. Any other panic (bpfrr's, std's from bpfrr code) is.
+pub fn panic_is_inside_aya_obj(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    info.location()
+        .is_some_and(|l| l.file().contains("aya-obj"))
+}
+
+/// Wraps the current panic hook (libFuzzer's, which aborts) so that panics
+/// inside aya-obj unwind quietly to bpfrr's `catch_unwind`; every other
+/// panic still reaches the old hook. Installed once.
+pub fn install_core_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !panic_is_inside_aya_obj(info) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 // ---- vm ---------------------------------------------------------------------

@@ -3,6 +3,7 @@ pub mod edit;
 pub mod env;
 pub mod expr;
 pub mod jit;
+pub mod limits;
 pub mod maps;
 pub mod replay;
 pub mod session;

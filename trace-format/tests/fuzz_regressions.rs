@@ -4,7 +4,9 @@
 //!
 //! - `tests/fuzz_regressions/trace_reader/*`: trace files (for inputs found
 //!   through the checksum-fixing half of the target, the file after fixing);
-//! - `tests/fuzz_regressions/object_loader/*`: BPF objects and BTF blobs.
+//! - `tests/fuzz_regressions/object_loader/*`: BPF objects and BTF blobs;
+//! - `tests/fuzz_regressions/core_linker/*`: a `u32` object length, the
+//!   object and a target BTF (empty: the object's own), linked with CO-RE.
 //!
 //! Each input must give an error or a value, never a panic; whatever opens
 //! is used in full, as the fuzz targets use it.
@@ -94,6 +96,34 @@ fn load_object(bytes: &[u8]) -> Result<usize, String> {
     Ok(linked)
 }
 
+/// What the core_linker target does with one input: the error of every
+/// CO-RE link of the object's first 8 programs (None when it linked).
+fn link_with_core(data: &[u8]) -> Result<Vec<Option<String>>, String> {
+    let len = u32::from_le_bytes(data[..4].try_into().unwrap()) as usize;
+    let (object, btf) = data[4..].split_at(len.min(data.len() - 4));
+    let obj = ObjectFile::parse(object).map_err(|e| e.to_string())?;
+    let own = obj.btf_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+    let target = if btf.is_empty() { &own[..] } else { btf };
+    let fds: Vec<i32> = (0..obj.maps().len() as i32).collect();
+    Ok(obj
+        .programs()
+        .iter()
+        .take(8)
+        .map(|p| match obj.link_with_btf(&p.name, &fds, target) {
+            Ok(linked) => {
+                assert!(
+                    linked
+                        .functions
+                        .iter()
+                        .all(|f| f.start + f.len <= linked.insns.len())
+                );
+                None
+            }
+            Err(e) => Some(e.to_string()),
+        })
+        .collect())
+}
+
 fn format_every_type(btf: &Btf, data: &[u8]) {
     for (id, _) in btf.types() {
         let _ = btf.type_name(id);
@@ -126,6 +156,45 @@ fn object_loader_regressions_give_an_error_or_an_object() {
         }
         if let Ok(btf) = Btf::parse(&bytes) {
             format_every_type(&btf, &bytes);
+        }
+    }
+}
+
+/// Function symbols outside their section made aya-obj panic (caught,
+/// "internal panic"); they are refused before aya-obj sees them now.
+/// Other aya-obj panics (`caught-*`) are still caught and reported.
+#[test]
+fn core_linker_regressions_give_an_error_or_a_program() {
+    let inputs = inputs("core_linker");
+    assert!(!inputs.is_empty(), "the regression inputs are missing");
+    for (path, bytes) in inputs {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let errors = match link_with_core(&bytes) {
+            Ok(errors) => errors,
+            Err(message) => {
+                assert!(!message.is_empty(), "{name}: empty error");
+                assert!(!name.starts_with("panic-"), "{name} must parse: {message}");
+                continue;
+            }
+        };
+        for e in errors.iter().flatten() {
+            assert!(!e.is_empty(), "{name}: empty error");
+            // `caught-*`: aya-obj panics on these (malformed .BTF / .BTF.ext
+            // bpfrr does not check itself yet); the panic is caught and
+            // becomes an error. Every other input must not reach a panic.
+            if !name.starts_with("caught-") {
+                assert!(!e.contains("internal panic"), "{name}: {e}");
+            }
+        }
+
+        if name.starts_with("panic-aya-obj-function") {
+            assert!(
+                errors
+                    .iter()
+                    .flatten()
+                    .any(|e| e.contains("lies outside its section")),
+                "{name}: {errors:?}"
+            );
         }
     }
 }

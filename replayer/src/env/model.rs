@@ -22,6 +22,7 @@ use bpfrr_trace::isa::Imm64Kind;
 use super::csum;
 use super::printk;
 use super::{Clock, MemoryImage, Prandom, Task};
+use crate::limits::MAX_MODEL_MEMORY;
 use crate::maps::errno::{self, E2BIG, EFAULT, EINVAL};
 use crate::maps::perf::BPF_F_INDEX_MASK;
 use crate::maps::{Map, MapError, MapType, Model, ValueCell};
@@ -63,6 +64,9 @@ pub struct ModelConfig {
     pub kernel_memory: MemoryImage,
     /// What `bpf_probe_read_user*` can read.
     pub user_memory: MemoryImage,
+    /// Bytes the map models may hold in all; a helper call that leaves
+    /// them holding more is a fault ([`MAX_MODEL_MEMORY`] by default).
+    pub memory_budget: u64,
 }
 
 impl Default for ModelConfig {
@@ -75,6 +79,7 @@ impl Default for ModelConfig {
             task: Task::default(),
             kernel_memory: MemoryImage::new(),
             user_memory: MemoryImage::new(),
+            memory_budget: MAX_MODEL_MEMORY,
         }
     }
 }
@@ -245,6 +250,10 @@ pub struct ModelEnv {
     table: Vec<Option<Handler>>,
     loop_id: i32,
     for_each_id: i32,
+    /// Bytes each map model holds (`Map::footprint`) and their sum, kept
+    /// up to date for the maps a helper call names.
+    footprints: Vec<u64>,
+    model_bytes: u64,
 }
 
 fn ret_errno(e: i32) -> HelperOutcome {
@@ -281,7 +290,59 @@ impl ModelEnv {
             table,
             loop_id: id_of("loop").unwrap_or(-1),
             for_each_id: id_of("for_each_map_elem").unwrap_or(-1),
+            footprints: Vec::new(),
+            model_bytes: 0,
         }
+        .counted()
+    }
+
+    fn counted(mut self) -> Self {
+        self.recount_maps();
+        self
+    }
+
+    /// Counts the bytes every map model holds again (after changes made
+    /// through `maps_mut`).
+    pub fn recount_maps(&mut self) {
+        self.footprints = self.maps.iter().map(Map::footprint).collect();
+        self.model_bytes = self.footprints.iter().sum();
+    }
+
+    /// Counts the bytes map `m` holds again.
+    pub fn recount_map(&mut self, m: usize) {
+        if let (Some(map), Some(old)) = (self.maps.get(m), self.footprints.get_mut(m)) {
+            let new = map.footprint();
+            self.model_bytes = self.model_bytes - *old + new;
+            *old = new;
+        }
+    }
+
+    /// Bytes the map models hold, as last counted.
+    pub fn model_bytes(&self) -> u64 {
+        self.model_bytes
+    }
+
+    /// After helper `id`: counts the maps named by its first two arguments
+    /// again and faults when the models hold more than the budget.
+    fn check_memory_budget(&mut self, id: i32, call: &HelperCall<'_>) -> Result<(), Fault> {
+        for n in 1..=2 {
+            if let Some((_, r, 0)) = call.region_of(call.arg(n))
+                && let RegionKind::Map { map } = r.kind()
+            {
+                self.recount_map(*map as usize);
+            }
+        }
+        if self.model_bytes > self.config.memory_budget {
+            let name = helper_name(id).unwrap_or("helper");
+            return Err(call.error(
+                id,
+                format!(
+                    "{name}: the map models would hold {} bytes, more than bpfrr's limit of {} (ModelConfig::memory_budget)",
+                    self.model_bytes, self.config.memory_budget
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn maps(&self) -> &[Map] {
@@ -314,6 +375,7 @@ impl ModelEnv {
     /// machine's memory starts afresh).
     pub fn begin_run(&mut self) {
         self.run = RunState::default();
+        self.recount_maps();
     }
 
     /// Copies what the program wrote through pointers back into the map
@@ -1479,6 +1541,7 @@ impl Env for ModelEnv {
         let before = self.cell_snapshot();
         let outcome = handler(self, id, call)?;
         self.sync_to(call, &before)?;
+        self.check_memory_budget(id, call)?;
         Ok(outcome)
     }
 

@@ -42,6 +42,7 @@ use bpfrr_trace::isa::Imm64Kind;
 use bpfrr_trace::trace::{ArchivedInvocation, EventKind, Invocation};
 
 use super::model::ModelEnv;
+use crate::limits::{MAX_DYNPTR_SIZE, MAX_ENV_MEMORY_PER_INVOCATION, MAX_RETURNED_MEMORY};
 use crate::maps::{BPF_ANY, Model};
 use crate::vm::{
     Callee, Env, Fault, FaultKind, HelperCall, HelperOutcome, Memory, RegionId, RegionKind, address,
@@ -55,10 +56,6 @@ pub const RETURNED_MEMORY_ARG: u8 = 0;
 /// `HelperEvent::id` of a `TailCall` event whose slot was empty (execution
 /// fell through).
 pub const NO_TAIL_CALL_TARGET: u32 = u32::MAX;
-
-/// Largest returned-memory region the env creates (a sanity bound on a
-/// recorded size argument; ring buffer records are far smaller).
-const MAX_RETURNED_MEMORY: u64 = 1 << 28;
 
 /// One recorded helper, kfunc or tail call, borrowed from a trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -316,6 +313,13 @@ pub struct RecordedEnv<'a> {
     /// order, and how many the replay has used.
     btf_loads: Vec<(u32, u64)>,
     next_load: usize,
+    /// Bytes of the regions this env created in this invocation, and how
+    /// many it may create ([`MAX_ENV_MEMORY_PER_INVOCATION`]).
+    created: u64,
+    memory_budget: u64,
+    /// The regions counted in `created`, with their sizes, so a rewind can
+    /// give back the bytes of regions the undo removed.
+    created_regions: Vec<(RegionId, u64)>,
 }
 
 impl<'a> RecordedEnv<'a> {
@@ -359,6 +363,9 @@ impl<'a> RecordedEnv<'a> {
             ran_out: false,
             btf_loads: Vec::new(),
             next_load: 0,
+            created: 0,
+            memory_budget: MAX_ENV_MEMORY_PER_INVOCATION,
+            created_regions: Vec::new(),
         }
     }
 
@@ -378,6 +385,17 @@ impl<'a> RecordedEnv<'a> {
     /// How many recorded BTF loads the replay has used so far.
     pub fn btf_loads_consumed(&self) -> usize {
         self.next_load
+    }
+
+    /// Sets how many bytes of regions (returned memory, ring buffer
+    /// records) this env may create in the invocation.
+    pub fn set_memory_budget(&mut self, bytes: u64) {
+        self.memory_budget = bytes;
+    }
+
+    /// Bytes of regions this env has created in the invocation so far.
+    pub fn memory_created(&self) -> u64 {
+        self.created
     }
 
     /// Ends the model's run: copies what the program wrote through pointers
@@ -439,6 +457,8 @@ impl<'a> RecordedEnv<'a> {
         let live = memory.region_count() as RegionId;
         self.own.retain(|_, id| *id < live);
         self.own_records.retain(|id| *id < live);
+        self.created_regions.retain(|(id, _)| *id < live);
+        self.created = self.created_regions.iter().map(|(_, n)| n).sum();
         self.divergence = None;
         self.ran_out = false;
     }
@@ -633,9 +653,28 @@ impl<'a> RecordedEnv<'a> {
             Self::overwrite(call, id, bytes)?;
             return Ok(address(id, 0));
         }
+        self.charge(call, key.helper, bytes.len() as u64)?;
         let (id, addr) = call.alloc(kind, bytes.to_vec(), writable);
+        self.created_regions.push((id, bytes.len() as u64));
         self.own.insert(key, id);
         Ok(addr)
+    }
+
+    /// Counts `len` more bytes of regions against the invocation's budget,
+    /// before they are allocated; past it, the call faults.
+    fn charge(&mut self, call: &HelperCall<'_>, id: i32, len: u64) -> Result<(), Fault> {
+        let total = self.created.saturating_add(len);
+        if total > self.memory_budget {
+            return Err(call.error(
+                id,
+                format!(
+                    "the recording makes this invocation create {total} bytes of helper memory, more than bpfrr's limit of {} per invocation",
+                    self.memory_budget
+                ),
+            ));
+        }
+        self.created = total;
+        Ok(())
     }
 
     // ---- helpers ----------------------------------------------------------------
@@ -776,7 +815,9 @@ impl<'a> RecordedEnv<'a> {
                 let current = call
                     .memory()
                     .region(rid)
-                    .map(|r| r.bytes()[..bytes.len()].to_vec())
+                    // A recording may hold more bytes than the region (a
+                    // value longer than the map's value_size).
+                    .map(|r| r.bytes()[..bytes.len().min(r.bytes().len())].to_vec())
                     .unwrap_or_default();
                 if modelled && current != bytes {
                     let message = format!(
@@ -815,15 +856,20 @@ impl<'a> RecordedEnv<'a> {
             return Ok(HelperOutcome::Return(0)); // the kernel had no room: nothing reserved
         }
         let size = call.arg(size_arg as usize + 1);
-        if size > MAX_RETURNED_MEMORY {
+        let map = self.map_of(call, 1);
+        // The kernel never hands out a record larger than its ring.
+        let ring = map
+            .and_then(|m| self.model.maps().get(m as usize))
+            .map(|m| u64::from(m.def().max_entries));
+        let limit = ring.unwrap_or(MAX_RETURNED_MEMORY).min(MAX_RETURNED_MEMORY);
+        if size > limit {
             return Err(call.error(
                 id,
                 format!(
-                    "the recording reserved a record of {size} bytes, more than bpfrr can hold"
+                    "the recording says a ring buffer record of {size} bytes was reserved, larger than {limit} bytes (the ring's size or bpfrr's limit)"
                 ),
             ));
         }
-        let map = self.map_of(call, 1);
         let from_model = if map.is_some_and(|m| self.modelled(m)) {
             match self.model.call_helper(id, call) {
                 Ok(HelperOutcome::Return(a)) if a != 0 => Self::region_at(call, a, size as usize),
@@ -838,7 +884,9 @@ impl<'a> RecordedEnv<'a> {
                 let kind = RegionKind::RingbufRecord {
                     map: map.unwrap_or(u32::MAX),
                 };
+                self.charge(call, id, size)?;
                 let (rid, _) = call.alloc(kind, vec![0; size as usize], true);
+                self.created_regions.push((rid, size));
                 self.own_records.push(rid);
                 rid
             }
@@ -875,9 +923,27 @@ impl<'a> RecordedEnv<'a> {
         if rec.ret == 0 {
             return Ok(HelperOutcome::Return(0));
         }
-        let bytes = match (rec.output(RETURNED_MEMORY_ARG), size) {
+        let recorded = rec.output(RETURNED_MEMORY_ARG);
+        // Helpers return dynptr slices (at most the kernel's DYNPTR_MAX_SIZE);
+        // kfunc memory has no smaller bound than bpfrr's.
+        let limit = if size.is_some() {
+            MAX_DYNPTR_SIZE
+        } else {
+            MAX_RETURNED_MEMORY
+        };
+        let len = recorded.map_or(size.unwrap_or(0), |b| b.len() as u64);
+        if len > limit {
+            return Err(call.error(
+                helper_id,
+                format!(
+                    "the recording says {} returned {len} bytes of memory, more than the {limit} bytes it can return",
+                    describe_call(rec.kind, rec.id)
+                ),
+            ));
+        }
+        let bytes = match (recorded, size) {
             (Some(b), _) => b.to_vec(),
-            (None, Some(n)) if n <= MAX_RETURNED_MEMORY => vec![0; n as usize],
+            (None, Some(n)) => vec![0; n as usize],
             // Nothing known about the memory: give the program the recorded
             // value itself (a kernel pointer; dereferencing it faults).
             _ => return Ok(HelperOutcome::Return(rec.ret)),

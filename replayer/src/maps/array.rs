@@ -37,6 +37,11 @@ impl ArrayModel {
         }
     }
 
+    /// Bytes the elements touched so far hold (once per CPU).
+    pub fn footprint(&self) -> u64 {
+        self.elements.len() as u64 * self.n_cpus as u64 * self.value_size as u64
+    }
+
     pub fn max_entries(&self) -> u32 {
         self.max_entries
     }

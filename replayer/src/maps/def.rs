@@ -1,6 +1,9 @@
 //! What a map is: its type and sizes, as given to BPF_MAP_CREATE.
 
 use super::MapError;
+use crate::limits::{
+    MAX_HASH_KEY_SIZE, MAX_MAP_VALUE_SIZE, MAX_MODELLED_RINGBUF, MAX_PERCPU_VALUE_SIZE,
+};
 
 /// Update flags of `bpf_map_update_elem` (and `bpf_map_push_elem`).
 pub const BPF_ANY: u64 = 0;
@@ -136,6 +139,49 @@ impl MapDef {
             }
             other => return Err(MapError::UnsupportedType(other.number())),
         }
+        self.validate_sizes()
+    }
+
+    /// The kernel's `-E2BIG` limits on key and value sizes (and bpfrr's
+    /// bound on a modelled ring buffer), checked before a model allocates
+    /// anything of these sizes.
+    fn validate_sizes(&self) -> Result<(), MapError> {
+        let too_big = |why: String| {
+            Err(MapError::BadDefinition(format!(
+                "map `{}` ({}): {why}",
+                self.name,
+                self.map_type.name()
+            )))
+        };
+        let t = self.map_type;
+        if t == MapType::Ringbuf && self.max_entries > MAX_MODELLED_RINGBUF {
+            return too_big(format!(
+                "a ring buffer of {} bytes is larger than the {MAX_MODELLED_RINGBUF} bytes bpfrr models",
+                self.max_entries
+            ));
+        }
+        if self.value_size > MAX_MAP_VALUE_SIZE {
+            return too_big(format!(
+                "value_size {} is larger than the kernel's {MAX_MAP_VALUE_SIZE} (KMALLOC_MAX_SIZE)",
+                self.value_size
+            ));
+        }
+        if t.is_per_cpu() && self.value_size.div_ceil(8) * 8 > MAX_PERCPU_VALUE_SIZE {
+            return too_big(format!(
+                "per-CPU value_size {} is larger than the kernel's {MAX_PERCPU_VALUE_SIZE} (PCPU_MIN_UNIT_SIZE)",
+                self.value_size
+            ));
+        }
+        let hashed = matches!(
+            t,
+            MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash
+        );
+        if hashed && self.key_size > MAX_HASH_KEY_SIZE {
+            return too_big(format!(
+                "key_size {} is larger than the kernel's {MAX_HASH_KEY_SIZE} (MAX_BPF_STACK)",
+                self.key_size
+            ));
+        }
         Ok(())
     }
 }
@@ -202,6 +248,28 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(err.to_string().contains("map `h` (hash)"));
+    }
+
+    #[test]
+    fn sizes_beyond_the_kernels_limits_are_refused() {
+        let ok = |t, k, v, n| MapDef::new("m", t, k, v, n).validate().is_ok();
+        assert!(ok(MapType::Array, 4, MAX_MAP_VALUE_SIZE, 1));
+        assert!(!ok(MapType::Array, 4, MAX_MAP_VALUE_SIZE + 1, 1));
+        assert!(!ok(MapType::Queue, 0, u32::MAX, 1));
+        assert!(ok(MapType::PercpuArray, 4, MAX_PERCPU_VALUE_SIZE, 1));
+        assert!(!ok(MapType::PercpuArray, 4, MAX_PERCPU_VALUE_SIZE + 1, 1));
+        assert!(!ok(MapType::LruPercpuHash, 8, 40 << 10, 1));
+        assert!(ok(MapType::Hash, MAX_HASH_KEY_SIZE, 8, 1));
+        assert!(!ok(MapType::Hash, MAX_HASH_KEY_SIZE + 1, 8, 1));
+        assert!(ok(MapType::Ringbuf, 0, 0, MAX_MODELLED_RINGBUF));
+        assert!(!ok(MapType::Ringbuf, 0, 0, 1 << 31));
+        let err = MapDef::new("big", MapType::Hash, 4, u32::MAX, 1)
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad map definition: map `big` (hash): value_size 4294967295 is larger than the kernel's 4194304 (KMALLOC_MAX_SIZE)"
+        );
     }
 
     #[test]

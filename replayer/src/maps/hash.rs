@@ -68,6 +68,12 @@ pub struct HashModel {
 }
 
 impl HashModel {
+    /// Bytes the entries hold (key, and the value once per CPU).
+    pub fn footprint(&self) -> u64 {
+        let cells = if self.per_cpu { self.n_cpus as u64 } else { 1 };
+        self.entries.len() as u64 * (self.key_size as u64 + cells * self.value_size as u64)
+    }
+
     /// A copy that shares no value cell with this model: a later write
     /// through either one leaves the other as it was (replay checkpoints).
     pub fn deep_clone(&self) -> HashModel {

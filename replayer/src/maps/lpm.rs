@@ -59,6 +59,11 @@ fn postorder(a: (u32, &[u8]), b: (u32, &[u8])) -> Ordering {
 }
 
 impl LpmTrieModel {
+    /// Bytes the entries hold (prefix length, data and value).
+    pub fn footprint(&self) -> u64 {
+        self.entries.len() as u64 * (4 + self.data_size as u64 + self.value_size as u64)
+    }
+
     pub fn new(key_size: u32, value_size: u32, max_entries: u32) -> Self {
         LpmTrieModel {
             data_size: key_size.saturating_sub(4) as usize,

@@ -227,6 +227,21 @@ impl Map {
             .collect()
     }
 
+    /// Bytes the model holds (keys, values once per CPU, records not yet
+    /// consumed), for the memory budget of the models
+    /// ([`crate::limits::MAX_MODEL_MEMORY`]). Constant time.
+    pub fn footprint(&self) -> u64 {
+        match &self.model {
+            Model::Hash(h) => h.footprint(),
+            Model::Array(a) => a.footprint(),
+            Model::LpmTrie(t) => t.footprint(),
+            Model::RingBuf(r) => r.footprint(),
+            Model::PerfEventArray(p) => p.footprint(),
+            Model::QueueStack(q) => q.footprint(),
+            Model::ProgArray(_) => 0,
+        }
+    }
+
     /// The contents for display and diffing, in iteration order. Array
     /// elements never touched are zero and are not listed.
     pub fn entries(&self) -> MapEntries {

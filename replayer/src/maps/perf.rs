@@ -22,6 +22,8 @@ pub struct PerfOutput {
 pub struct PerfEventArrayModel {
     max_entries: u32,
     outputs: Vec<PerfOutput>,
+    /// Bytes of `outputs`, for the models' memory budget.
+    bytes: u64,
 }
 
 impl PerfEventArrayModel {
@@ -29,6 +31,7 @@ impl PerfEventArrayModel {
         PerfEventArrayModel {
             max_entries,
             outputs: Vec::new(),
+            bytes: 0,
         }
     }
 
@@ -50,13 +53,20 @@ impl PerfEventArrayModel {
                 op: "output to another CPU's event",
             });
         }
+        self.bytes += data.len() as u64;
         self.outputs.push(PerfOutput { cpu, data });
         Ok(())
     }
 
     /// Takes the outputs delivered so far.
     pub fn drain(&mut self) -> Vec<PerfOutput> {
+        self.bytes = 0;
         std::mem::take(&mut self.outputs)
+    }
+
+    /// Bytes the outputs not yet drained hold.
+    pub fn footprint(&self) -> u64 {
+        self.bytes
     }
 }
 

@@ -19,6 +19,11 @@ pub struct QueueStackModel {
 }
 
 impl QueueStackModel {
+    /// Bytes the queued values hold.
+    pub fn footprint(&self) -> u64 {
+        self.items.len() as u64 * self.value_size as u64
+    }
+
     pub fn new(value_size: u32, max_entries: u32, lifo: bool) -> Self {
         QueueStackModel {
             lifo,

@@ -144,6 +144,11 @@ impl RingBufModel {
         out
     }
 
+    /// Bytes the records not yet consumed take in the ring.
+    pub fn footprint(&self) -> u64 {
+        self.producer - self.consumer
+    }
+
     /// Records not yet consumed, in ring order.
     pub fn pending(&self) -> impl Iterator<Item = &RingRecord> {
         self.records.iter()

@@ -19,7 +19,7 @@ use bpfrr_trace::trace::{ArchivedInvocation, Trace};
 
 use crate::env::ModelEnv;
 use crate::env::recorded::{RecordedEnv, ReplayTables, recorded_btf_loads, recorded_calls};
-use crate::vm::{Effect, Fault, Machine, Memory, Program, StepOutcome, ids};
+use crate::vm::{Config, Effect, Fault, Machine, Memory, Program, StepOutcome, ids};
 
 use super::checkpoint::Checkpoints;
 use super::error::ReplayError;
@@ -69,6 +69,8 @@ pub struct Replayer<'t> {
     fast_forwarded: u64,
     machine: Option<Machine>,
     locates_left: usize,
+    /// Instructions one invocation may execute (`Config::step_budget`).
+    step_budget: u64,
 }
 
 impl<'t> Replayer<'t> {
@@ -106,6 +108,7 @@ impl<'t> Replayer<'t> {
             fast_forwarded: 0,
             machine: None,
             locates_left: MAX_LOCATES,
+            step_budget: Config::default().step_budget,
         }
     }
 
@@ -220,6 +223,19 @@ impl<'t> Replayer<'t> {
         self.fast_forwarded
     }
 
+    /// Sets how many instructions one invocation may execute before it
+    /// stops with a `StepBudget` fault (2^30 unless set): a trace of an
+    /// endless loop must not run forever.
+    pub fn set_step_budget(&mut self, steps: u64) {
+        self.step_budget = steps;
+        if let Some(m) = self.machine.as_mut() {
+            m.set_config(Config {
+                step_budget: steps,
+                ..*m.config()
+            });
+        }
+    }
+
     /// How many world checkpoints are kept.
     pub fn checkpoint_count(&self) -> usize {
         self.checkpoints.len()
@@ -230,6 +246,10 @@ impl<'t> Replayer<'t> {
     fn new_machine(&self) -> Machine {
         let mut m = Machine::with_programs(self.programs.clone());
         m.enforce_stack_limit(self.depths_known);
+        m.set_config(Config {
+            step_budget: self.step_budget,
+            ..*m.config()
+        });
         m
     }
 

@@ -15,6 +15,7 @@ use bpfrr_trace::trace::{Map as TraceMap, Program as TraceProgram, SnapshotTime,
 
 use crate::env::recorded::ReplayTables;
 use crate::env::{ModelConfig, ModelEnv};
+use crate::limits::{MAX_CPUS, MAX_MODEL_MEMORY};
 use crate::maps::{Map, MapDef};
 use crate::verifier::btf_loads::btf_pointer_loads_in;
 use crate::vm::{
@@ -177,13 +178,23 @@ pub fn invocation_context(
 /// The map models at the start of the recording, the tables the replay
 /// env needs, and notes on what could not be modelled.
 pub fn initial_models(trace: &Trace) -> (ModelEnv, ReplayTables, Vec<String>) {
-    let n_cpus = trace.meta().n_cpus.max(1);
     let mut notes = Vec::new();
+    let recorded_cpus = trace.meta().n_cpus.max(1);
+    // Per-CPU values are kept once per CPU: a made-up CPU count must not
+    // multiply them.
+    let n_cpus = recorded_cpus.min(MAX_CPUS);
+    if recorded_cpus > MAX_CPUS {
+        notes.push(format!(
+            "the trace says it was recorded on {recorded_cpus} CPUs, more than the kernel's limit of {MAX_CPUS} (NR_CPUS); per-CPU maps are modelled for {MAX_CPUS}"
+        ));
+    }
     let mut maps = Vec::with_capacity(trace.maps().len());
     let mut unmodelled = Vec::with_capacity(trace.maps().len());
+    let mut budget_left = MAX_MODEL_MEMORY;
     for m in trace.maps() {
-        match model_of(m, n_cpus) {
+        match model_of(m, n_cpus, budget_left) {
             Ok(map) => {
+                budget_left -= map.footprint();
                 maps.push(map);
                 unmodelled.push(false);
             }
@@ -240,8 +251,9 @@ pub fn initial_models(trace: &Trace) -> (ModelEnv, ReplayTables, Vec<String>) {
 }
 
 /// A model of one trace map, seeded from its start snapshot (or, for
-/// global data without one, its initial bytes).
-fn model_of(m: &TraceMap, n_cpus: u32) -> Result<Map, String> {
+/// global data without one, its initial bytes), holding at most `budget`
+/// bytes (the rest of the models' memory budget).
+fn model_of(m: &TraceMap, n_cpus: u32, budget: u64) -> Result<Map, String> {
     let t = MapType::from_number(m.map_type)
         .ok_or_else(|| format!("map type {} is unknown to this bpfrr", m.map_type))?;
     let mut def = MapDef::new(&m.name, t, m.key_size, m.value_size, m.max_entries);
@@ -257,6 +269,13 @@ fn model_of(m: &TraceMap, n_cpus: u32) -> Result<Map, String> {
                 let value = userspace_value(t, m.value_size, s.n_cpus, &e.value);
                 map.seed(&e.key, &value)
                     .map_err(|err| format!("its start snapshot cannot be loaded ({err})"))?;
+                // One entry costs at most one element (value_size x CPUs,
+                // both bounded): checking after each keeps the total bounded.
+                if map.footprint() > budget {
+                    return Err(format!(
+                        "its start snapshot needs more than the {budget} bytes left of bpfrr's limit on map memory ({MAX_MODEL_MEMORY} bytes)"
+                    ));
+                }
             }
         }
         None => {
@@ -277,7 +296,8 @@ fn userspace_value(t: MapType, value_size: u32, n_cpus: u32, value: &[u8]) -> Ve
         return value.to_vec();
     }
     let stride = vs.div_ceil(8) * 8;
-    let mut out = Vec::with_capacity(stride * n_cpus as usize);
+    // Sized from the bytes at hand, never from the recorded CPU count.
+    let mut out = Vec::with_capacity(value.len().div_ceil(vs) * stride);
     for chunk in value.chunks(vs) {
         out.extend_from_slice(chunk);
         out.resize(out.len() + (stride - chunk.len()), 0);
@@ -309,6 +329,46 @@ mod tests {
         assert_eq!(v, vec![1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
         let plain = userspace_value(MapType::Hash, 4, 2, &[1, 2, 3, 4]);
         assert_eq!(plain, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_claimed_cpu_count_does_not_size_the_padded_value() {
+        // 2 values of 4 bytes, whatever the snapshot says about CPUs.
+        let v = userspace_value(MapType::PercpuArray, 4, u32::MAX, &[1; 8]);
+        assert_eq!(v.len(), 16);
+        assert!(v.capacity() <= 16);
+    }
+
+    #[test]
+    fn a_start_snapshot_larger_than_the_budget_is_not_loaded() {
+        use bpfrr_trace::trace::{MapEntry, MapSnapshot};
+        // 20 entries of a 4-byte key and an 8-byte value: 240 bytes.
+        let m = TraceMap {
+            name: "h".into(),
+            map_type: MapType::Hash.number(),
+            key_size: 4,
+            value_size: 8,
+            max_entries: 100,
+            snapshots: vec![MapSnapshot {
+                when: SnapshotTime::Start,
+                n_cpus: 1,
+                entries: (0..20u32)
+                    .map(|k| MapEntry {
+                        key: k.to_le_bytes().to_vec(),
+                        value: vec![0; 8],
+                    })
+                    .collect(),
+            }],
+            ..TraceMap::default()
+        };
+        assert_eq!(model_of(&m, 1, 240).unwrap().footprint(), 240);
+        let err = model_of(&m, 1, 100).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "its start snapshot needs more than the 100 bytes left of bpfrr's limit on map memory ({MAX_MODEL_MEMORY} bytes)"
+            )
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::memo::{EnvMemo, SessionEnv};
 use super::points::Points;
 use super::undo::{Ctl, UndoLog};
 use crate::expr::ExprError;
+use crate::limits::MAX_CHECKPOINT_MEMORY;
 use crate::vm::{EffectList, Fault, Frame, Machine, MachineState, RunStop, SourceLine, Status};
 
 /// Steps between two full checkpoints of the machine state.
@@ -127,6 +128,16 @@ pub struct ExpectedExit {
 
 type Progress = Box<dyn FnMut(u64) -> bool>;
 
+/// Bytes a copy of `state` holds (estimated: live regions and overhead).
+fn state_bytes(state: &MachineState) -> usize {
+    state
+        .mem
+        .live_regions()
+        .map(|(_, r)| r.bytes().len() + 64)
+        .sum::<usize>()
+        + 256
+}
+
 /// A replay session over one invocation.
 pub struct Session<E: SessionEnv> {
     pub(crate) machine: Machine,
@@ -136,6 +147,10 @@ pub struct Session<E: SessionEnv> {
     base: u64,
     pub(crate) log: UndoLog,
     checkpoints: Vec<Checkpoint>,
+    /// Bytes the checkpoints hold (estimated) and how many they may hold:
+    /// past it, no more are taken (going back re-runs from the last one).
+    checkpoint_bytes: usize,
+    checkpoint_budget: usize,
     end: Option<End>,
     horizon: u64,
     pub(crate) points: Points,
@@ -156,6 +171,7 @@ impl<E: SessionEnv> Session<E> {
             state: machine.state.clone(),
             calls: 0,
         };
+        let first_bytes = state_bytes(&first.state);
         Ok(Session {
             machine,
             env: EnvMemo::new(env),
@@ -164,6 +180,8 @@ impl<E: SessionEnv> Session<E> {
             base: 0,
             log: UndoLog::default(),
             checkpoints: vec![first],
+            checkpoint_bytes: first_bytes,
+            checkpoint_budget: MAX_CHECKPOINT_MEMORY as usize,
             end: None,
             horizon: 0,
             points: Points::default(),
@@ -231,19 +249,17 @@ impl<E: SessionEnv> Session<E> {
         &mut self.env.real
     }
 
+    /// Sets how many bytes of machine state the checkpoints may hold
+    /// ([`MAX_CHECKPOINT_MEMORY`] unless set). A trace can make every
+    /// state large (helper memory) and an invocation long; past the
+    /// budget no more checkpoints are taken and going back re-runs from the
+    /// last one, slower but in bounded memory.
+    pub fn set_checkpoint_budget(&mut self, bytes: usize) {
+        self.checkpoint_budget = bytes;
+    }
+
     pub fn stats(&self) -> SessionStats {
-        let cp_bytes = self
-            .checkpoints
-            .iter()
-            .map(|c| {
-                c.state
-                    .mem
-                    .live_regions()
-                    .map(|(_, r)| r.bytes().len() + 64)
-                    .sum::<usize>()
-                    + 256
-            })
-            .sum();
+        let cp_bytes = self.checkpoint_bytes;
         SessionStats {
             undo_steps: self.log.steps(),
             undo_bytes: self.log.memory_bytes(),
@@ -270,10 +286,14 @@ impl<E: SessionEnv> Session<E> {
     fn reached(&mut self) {
         self.horizon = self.horizon.max(self.pos);
         if self.pos.is_multiple_of(K) && (self.pos / K) as usize == self.checkpoints.len() {
-            self.checkpoints.push(Checkpoint {
-                state: self.machine.state.clone(),
-                calls: self.env.cursor(),
-            });
+            let bytes = state_bytes(&self.machine.state);
+            if self.checkpoint_bytes.saturating_add(bytes) <= self.checkpoint_budget {
+                self.checkpoint_bytes += bytes;
+                self.checkpoints.push(Checkpoint {
+                    state: self.machine.state.clone(),
+                    calls: self.env.cursor(),
+                });
+            }
         }
     }
 

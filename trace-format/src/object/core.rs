@@ -10,15 +10,18 @@ use std::collections::HashMap;
 use crate::isa::RawInsn;
 
 use super::ObjectError;
+use super::elf::{ElfSymbolKind, ElfTables};
 
 /// The instruction slots of every text section after CO-RE against
 /// `target_btf`, by ELF section index. Sections without CO-RE relocations
 /// come back as they were.
 pub(crate) fn relocate(
     object_bytes: &[u8],
+    elf: &ElfTables,
     sections: &HashMap<usize, Vec<RawInsn>>,
     target_btf: &[u8],
 ) -> Result<HashMap<usize, Vec<RawInsn>>, ObjectError> {
+    check_function_symbols(elf)?;
     let core_error = |what: String| ObjectError::Core(what);
     // aya-obj is given input our own reader has already accepted; still, it
     // has `todo!()`/`unwrap()` paths, and a panic there must not take down
@@ -62,4 +65,36 @@ pub(crate) fn relocate(
         }
     }
     Ok(out)
+}
+
+/// aya-obj cuts each function out of its section by the symbol's address
+/// and size without checking them (it panics on a symbol outside its
+/// section, found by the core_linker fuzz target); check them here first.
+fn check_function_symbols(elf: &ElfTables) -> Result<(), ObjectError> {
+    for symbol in elf.symbols.values() {
+        if symbol.kind != ElfSymbolKind::Function {
+            continue;
+        }
+        let Some(section) = symbol.section.and_then(|i| elf.sections.get(&i)) else {
+            continue;
+        };
+        let inside = symbol
+            .value
+            .checked_sub(section.address)
+            .and_then(|start| start.checked_add(symbol.size))
+            .is_some_and(|end| end <= section.data.len() as u64)
+            && symbol.value.checked_add(symbol.size).is_some();
+        if !inside {
+            return Err(ObjectError::Malformed(format!(
+                "function `{}` (bytes {:#x}..+{:#x}) lies outside its section {} ({} bytes at {:#x})",
+                symbol.name,
+                symbol.value,
+                symbol.size,
+                section.name,
+                section.data.len(),
+                section.address
+            )));
+        }
+    }
+    Ok(())
 }

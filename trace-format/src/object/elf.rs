@@ -28,6 +28,8 @@ pub(crate) struct ElfSection {
     pub data: Vec<u8>,
     /// Size in memory (for .bss, larger than `data`, which is empty).
     pub size: u64,
+    /// `sh_addr` (0 in relocatable objects; aya-obj subtracts it).
+    pub address: u64,
     pub executable: bool,
     pub nobits: bool,
 }
@@ -141,6 +143,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ElfTables, ObjectError> {
                 name,
                 data,
                 size: section.size(),
+                address: section.address(),
                 executable: sh_flags & SHF_EXECINSTR != 0,
                 nobits,
             },

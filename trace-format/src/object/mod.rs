@@ -293,7 +293,7 @@ impl ObjectFile {
         target_btf: &[u8],
     ) -> Result<LinkedProgram, ObjectError> {
         self.program_index(prog_name)?;
-        let sections = core::relocate(&self.bytes, &self.section_insns, target_btf)?;
+        let sections = core::relocate(&self.bytes, &self.elf, &self.section_insns, target_btf)?;
         self.link_sections(prog_name, map_fds, &sections, Some(target_btf))
     }
 

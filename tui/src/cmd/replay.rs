@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::io::Write as _;
 
 use anyhow::Context as _;
+use bpfrr_recorder::stop::Interrupt;
 use bpfrr_trace::trace::Trace;
 
 use crate::commands::{Debugger, json, text};
@@ -27,6 +28,10 @@ pub struct Args {
     /// Print each command's output as one JSON object per line.
     #[arg(long)]
     pub json: bool,
+    /// Instructions one invocation may execute before a movement stops
+    /// (batch mode; a trace of an endless loop must not run forever).
+    #[arg(long, default_value_t = 1 << 24)]
+    pub step_budget: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -49,10 +54,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         return crate::ui::run_replay_ui(&trace, Some(&args.trace), args.invocation);
     }
-    let mut debugger = Debugger::new(&trace, args.invocation).map_err(anyhow::Error::msg)?;
+    let mut debugger = Debugger::with_step_budget(&trace, args.invocation, args.step_budget)
+        .map_err(anyhow::Error::msg)?;
+    // Ctrl-C stops a long movement (the command's output says
+    // "interrupted") and the commands after it.
+    let interrupt = Interrupt::install().map_err(anyhow::Error::msg)?;
     let mut failed = 0usize;
     let mut stdout = std::io::stdout().lock();
-    for line in &lines {
+    for (done, line) in lines.iter().enumerate() {
+        // Installed before every line: `invocation N` makes a new session.
+        let handle = interrupt.handle();
+        debugger
+            .session_mut()
+            .set_progress(Some(Box::new(move |_| handle.signal().is_none())));
         let out = debugger.run_line(line);
         if out.is_error() {
             failed += 1;
@@ -68,6 +82,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 return Ok(());
             }
             return Err(e.into());
+        }
+        if interrupt.handle().signal().is_some() {
+            anyhow::bail!(
+                "interrupted (Ctrl-C) during command {} of {}; the rest were not run",
+                done + 1,
+                lines.len()
+            );
         }
     }
     if failed > 0 {

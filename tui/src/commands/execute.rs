@@ -503,8 +503,23 @@ pub struct Debugger<'t> {
 impl<'t> Debugger<'t> {
     /// A debugger positioned at step 0 of invocation `invocation`.
     pub fn new(trace: &'t Trace, invocation: u64) -> Result<Debugger<'t>> {
-        check_index(trace, invocation)?;
+        Self::with_replayer(trace, Replayer::new(trace), invocation)
+    }
+
+    /// Like `new`, with at most `steps` instructions per invocation (then
+    /// a movement stops with a step-budget fault).
+    pub fn with_step_budget(trace: &'t Trace, invocation: u64, steps: u64) -> Result<Debugger<'t>> {
         let mut replayer = Replayer::new(trace);
+        replayer.set_step_budget(steps);
+        Self::with_replayer(trace, replayer, invocation)
+    }
+
+    fn with_replayer(
+        trace: &'t Trace,
+        mut replayer: Replayer<'t>,
+        invocation: u64,
+    ) -> Result<Debugger<'t>> {
+        check_index(trace, invocation)?;
         let session = Session::for_invocation(&mut replayer, invocation)
             .map_err(|e| format!("cannot replay invocation {invocation}: {e}"))?;
         Ok(Debugger {
