@@ -625,6 +625,69 @@ fn a_mov_then_add_pair_counts_as_two_steps_and_can_be_entered_or_paused_between(
     assert_eq!((n, m.steps()), (full_steps, full_steps));
 }
 
+#[test]
+fn an_add_then_jump_pair_counts_as_two_steps_and_can_be_entered_or_paused_between() {
+    // r1 += 1; if r1 < 4 goto loop runs as one dispatch at full speed, and
+    // so does r3 += -2; if r3 s> -5 goto (signed, negative immediates);
+    // counting, pausing between add and jump, and jumping straight to the
+    // jump (skipping the add) must not notice.
+    let slots = [
+        mov(1, 0),
+        mov(3, 0),
+        mov(0, 0),
+        alu64(ALU_ADD, 0, 10),    // 3: loop
+        alu64(ALU_ADD, 1, 1),     // 4
+        jmp(JMP_JLT, 1, 4, -3),   // 5: to 3
+        alu64(ALU_ADD, 3, -2),    // 6
+        jmp(JMP_JSGT, 3, -5, -2), // 7: to 6 (r3: -2, -4, -6)
+        jmp(JMP_JEQ, 1, 5, 2),    // 8: second time here: done
+        mov(1, 5),                // 9
+        ja(-6),                   // 10: into the jump at 5 (r1 = 5: falls through)
+        alu64r(ALU_ADD, 0, 3),    // 11
+        exit(),
+    ];
+    let mut m = Machine::new(program(&slots));
+    m.start(0, &Context::none()).unwrap();
+    // Pause between the first add and its jump.
+    assert_eq!(m.run_steps(&mut NoHelpers, 5).unwrap(), RunStop::Paused);
+    assert_eq!((m.pc(), m.steps(), m.reg(1)), (5, 5, 1));
+    let r0 = m.run(&mut NoHelpers).unwrap();
+    // 4 rounds of r0 += 10, then r3 = -8 (three times round, once more
+    // after the entry into slot 5).
+    assert_eq!(r0, 32);
+    let full_steps = m.steps();
+    assert_eq!(full_steps, 30);
+    // Every count of steps paused at gives the same end.
+    for n in 1..full_steps {
+        m.start(0, &Context::none()).unwrap();
+        assert_eq!(m.run_steps(&mut NoHelpers, n).unwrap(), RunStop::Paused);
+        assert_eq!(m.steps(), n);
+        assert_eq!(m.run(&mut NoHelpers).unwrap(), r0);
+        assert_eq!(m.steps(), full_steps);
+    }
+    // Stepping gives the same count and result, one register write per add.
+    m.start(0, &Context::none()).unwrap();
+    let mut n = 0;
+    let mut pcs = Vec::new();
+    loop {
+        let s = m.step(&mut NoHelpers);
+        n += 1;
+        pcs.push(s.pc);
+        if s.pc == 4 || s.pc == 6 {
+            assert_eq!(s.effects.len(), 1);
+        }
+        if s.outcome != StepOutcome::Running {
+            assert_eq!(s.outcome, StepOutcome::Exited(r0));
+            break;
+        }
+    }
+    assert_eq!((n, m.steps()), (full_steps, full_steps));
+    // The entry into the jump slot happened: 10 is followed by 5.
+    assert!(pcs.windows(2).any(|w| w == [10, 5]));
+    // The entry at 5 falls through to the add at 6 once more.
+    assert_eq!(pcs.iter().filter(|&&p| p == 6).count(), 4);
+}
+
 /// An environment with global data maps: map fd 1 is a writable `.data`,
 /// map fd 2 a read-only `.rodata`; helper 1 returns a fresh 8-byte buffer and
 /// helper 2 frees the region r1 points into.

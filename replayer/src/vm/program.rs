@@ -198,6 +198,17 @@ pub(crate) enum Op {
         s: u8,
         k: u64,
     },
+    /// `d += k` followed by `if d <cond> c goto t` in the next slot (which
+    /// keeps its own 64-bit immediate jump): the loop counter's step and
+    /// test, run as one dispatch at full speed. Stepping runs the add alone.
+    /// Both immediates are the instructions' sign-extended 32-bit ones.
+    AddJmp64I {
+        d: u8,
+        cond: JmpCond,
+        k: i32,
+        c: i32,
+        t: u32,
+    },
     // 32-bit ALU: results zero-extended.
     Add32I {
         d: u8,
@@ -1011,8 +1022,11 @@ fn alu(width: Width, op: AluOp, d: u8, src: Operand) -> Op {
     }
 }
 
-/// Turns `d = s; d += k` pairs into `MovAdd64` in the first slot. The
-/// second slot is left as it is, for jumps into it and for single steps.
+/// Turns `d = s; d += k` pairs into `MovAdd64` and `d += k; if d <cond> c
+/// goto t` pairs into `AddJmp64I`, in the first slot. The second slot is
+/// left as it is, for jumps into it and for single steps. (`mov; add; jcc`
+/// becomes `MovAdd64; AddJmp64I; jcc`: the `MovAdd64` runs the add itself
+/// and goes on at the jump.)
 fn fuse(ops: &mut [Op]) {
     for pc in 1..ops.len() {
         if let (Op::Mov64R { d, s }, Op::Add64I { d: d2, k }) = (ops[pc - 1], ops[pc])
@@ -1020,6 +1034,55 @@ fn fuse(ops: &mut [Op]) {
         {
             ops[pc - 1] = Op::MovAdd64 { d, s, k };
         }
+    }
+    for pc in 1..ops.len() {
+        if let Op::Add64I { d, k } = ops[pc - 1]
+            && let Some((d2, cond, c, t)) = jump_imm64(ops[pc])
+            && d == d2
+            && let Ok(k) = i32::try_from(k as i64)
+        {
+            ops[pc - 1] = Op::AddJmp64I { d, cond, k, c, t };
+        }
+    }
+}
+
+/// A conditional jump comparing a register with a 64-bit immediate, as
+/// (register, condition, the instruction's 32-bit immediate, target).
+fn jump_imm64(op: Op) -> Option<(u8, JmpCond, i32, u32)> {
+    use JmpCond::*;
+    let (d, cond, k, t) = match op {
+        Op::Jeq64I { d, k, t } => (d, Eq, k, t),
+        Op::Jne64I { d, k, t } => (d, Ne, k, t),
+        Op::Jgt64I { d, k, t } => (d, Gt, k, t),
+        Op::Jge64I { d, k, t } => (d, Ge, k, t),
+        Op::Jlt64I { d, k, t } => (d, Lt, k, t),
+        Op::Jle64I { d, k, t } => (d, Le, k, t),
+        Op::Jset64I { d, k, t } => (d, Set, k, t),
+        Op::Jsgt64I { d, k, t } => (d, SGt, k, t),
+        Op::Jsge64I { d, k, t } => (d, SGe, k, t),
+        Op::Jslt64I { d, k, t } => (d, SLt, k, t),
+        Op::Jsle64I { d, k, t } => (d, SLe, k, t),
+        _ => return None,
+    };
+    Some((d, cond, i32::try_from(k as i64).ok()?, t))
+}
+
+/// Whether `a <cond> b` holds, 64-bit.
+#[inline(always)]
+pub(crate) fn holds64(cond: JmpCond, a: u64, b: u64) -> bool {
+    use JmpCond::*;
+    match cond {
+        Eq => a == b,
+        Ne => a != b,
+        Gt => a > b,
+        Ge => a >= b,
+        Lt => a < b,
+        Le => a <= b,
+        Set => a & b != 0,
+        SGt => (a as i64) > b as i64,
+        SGe => (a as i64) >= b as i64,
+        SLt => (a as i64) < (b as i64),
+        SLe => (a as i64) <= b as i64,
     }
 }
 

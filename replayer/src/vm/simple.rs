@@ -9,7 +9,7 @@
 use super::effects::{Control, Effect, EffectSink, StepMark, push_fast};
 use super::machine::code_address;
 use super::memory::{Region, load_plain_in, store_plain_in};
-use super::program::Op;
+use super::program::{Op, holds64};
 
 #[inline(always)]
 pub(crate) fn sext(v: u64, bytes: u8) -> u64 {
@@ -235,6 +235,24 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
                     left -= 1;
                     w!(d, r!(s).wrapping_add(k));
                     pc += 2;
+                    continue;
+                }
+            }
+
+            Op::AddJmp64I { d, cond, k, c, t } => {
+                let v = r!(d).wrapping_add(k as i64 as u64);
+                if REC || MARK || left == 0 {
+                    // One instruction at a time, as `MovAdd64`: the add
+                    // alone; the next slot holds the jump.
+                    w!(d, v);
+                } else {
+                    left -= 1;
+                    w!(d, v);
+                    pc = if holds64(cond, v, c as i64 as u64) {
+                        t as usize
+                    } else {
+                        pc + 2
+                    };
                     continue;
                 }
             }
