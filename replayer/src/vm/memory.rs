@@ -291,6 +291,55 @@ fn put_le(dst: &mut [u8], v: u64) {
     }
 }
 
+/// The packet pointers, from the region table and the offset of `data`.
+#[inline(always)]
+fn packet_pointers_in(regions: &[Region], packet_data: u32) -> Option<PacketPointers> {
+    let r = &regions[ids::PACKET as usize];
+    r.live.then(|| PacketPointers {
+        meta: address(ids::PACKET, r.start as u64),
+        data: address(ids::PACKET, packet_data as u64),
+        end: address(ids::PACKET, r.end as u64),
+    })
+}
+
+/// What a context load needs besides the region table: the layout that
+/// converts it and the packet's `data` offset. Small and `Copy`, so the
+/// straight-line loop carries it without holding `Memory`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ContextView {
+    layout: Option<ContextLayout>,
+    packet_data: u32,
+}
+
+/// A load from the context, converted as the kernel does (`data` and
+/// `data_end` become packet pointers); None for any other address and for
+/// a load the layout refuses (the general loop then reports the fault).
+/// For the straight-line loop, where a context load is a miss of
+/// `load_plain_in`: out of line, so that the loop's common path stays as it is.
+#[cold]
+#[inline(never)]
+pub(crate) fn context_load_in(
+    regions: &[Region],
+    view: ContextView,
+    addr: u64,
+    size: usize,
+) -> Option<u64> {
+    let (id, offset) = split_address(addr);
+    let layout = view.layout?;
+    let r = regions.get(id as usize)?;
+    if id != ids::CONTEXT || !r.live {
+        return None;
+    }
+    layout
+        .load(
+            packet_pointers_in(regions, view.packet_data),
+            &r.bytes,
+            offset,
+            size,
+        )
+        .ok()
+}
+
 /// `Memory::load_plain` on the region table itself.
 #[inline(always)]
 pub(crate) fn load_plain_in(regions: &[Region], addr: u64, size: usize) -> Option<u64> {
@@ -475,12 +524,7 @@ impl Memory {
 
     /// The packet pointers, if the run has a packet.
     pub fn packet(&self) -> Option<PacketPointers> {
-        let r = &self.regions[ids::PACKET as usize];
-        r.live.then(|| PacketPointers {
-            meta: address(ids::PACKET, r.start as u64),
-            data: address(ids::PACKET, self.packet_data as u64),
-            end: address(ids::PACKET, r.end as u64),
-        })
+        packet_pointers_in(&self.regions, self.packet_data)
     }
 
     /// The packet data (`data..data_end`).
@@ -622,10 +666,15 @@ impl Memory {
     /// The region table, for the straight-line loop (`load_plain_in`,
     /// `store_plain_in`): taken once per entry into the loop, so that the
     /// table's address stays in a register instead of being reloaded
-    /// through `Memory` on every access.
+    /// through `Memory` on every access; with it, what context loads need
+    /// (`context_load_in`).
     #[inline(always)]
-    pub(crate) fn plain_regions(&mut self) -> &mut [Region] {
-        &mut self.regions
+    pub(crate) fn straight_parts(&mut self) -> (&mut [Region], ContextView) {
+        let view = ContextView {
+            layout: self.ctx,
+            packet_data: self.packet_data,
+        };
+        (&mut self.regions, view)
     }
 
     #[cold]
@@ -636,7 +685,7 @@ impl Memory {
         {
             let r = &self.regions[id as usize];
             if r.live {
-                return layout.load(self, &r.bytes, offset, size);
+                return layout.load(self.packet(), &r.bytes, offset, size);
             }
         }
         Err(self.fault_for(addr, size, false))
