@@ -279,15 +279,22 @@ fn le_value(b: &[u8]) -> u64 {
 }
 
 /// Writes the low `dst.len()` (1-8) bytes of `v`, little-endian; single
-/// stores for the access sizes, as `le_value`.
+/// stores for the access sizes, as `le_value`. Byte by byte, which the
+/// compiler merges into one store per size: `copy_from_slice` arms were
+/// merged into one `memcpy` call of variable length instead.
 #[inline(always)]
 fn put_le(dst: &mut [u8], v: u64) {
-    match dst.len() {
-        1 => dst[0] = v as u8,
-        2 => dst.copy_from_slice(&(v as u16).to_le_bytes()),
-        4 => dst.copy_from_slice(&(v as u32).to_le_bytes()),
-        8 => dst.copy_from_slice(&v.to_le_bytes()),
-        n => dst.copy_from_slice(&v.to_le_bytes()[..n]),
+    match dst {
+        [x] => *x = v as u8,
+        [x0, x1] => [*x0, *x1] = (v as u16).to_le_bytes(),
+        [x0, x1, x2, x3] => [*x0, *x1, *x2, *x3] = (v as u32).to_le_bytes(),
+        [x0, x1, x2, x3, x4, x5, x6, x7] => {
+            [*x0, *x1, *x2, *x3, *x4, *x5, *x6, *x7] = v.to_le_bytes()
+        }
+        _ => {
+            let n = dst.len();
+            dst.copy_from_slice(&v.to_le_bytes()[..n])
+        }
     }
 }
 
@@ -873,6 +880,25 @@ mod tests {
             m.load(u64::MAX, 1),
             Err(FaultKind::NoRegion { .. })
         ));
+    }
+
+    #[test]
+    fn stores_of_every_size_write_exactly_their_bytes_little_endian() {
+        let mut m = Memory::new();
+        let id = m.alloc(RegionKind::HelperBuffer { helper: 1 }, vec![0xaa; 10], true);
+        for size in [1usize, 2, 4, 8] {
+            m.store::<false>(address(id, 1), size, 0x0807_0605_0403_0201)
+                .unwrap();
+            let mut want = [0xaa; 10];
+            want[1..1 + size].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8][..size]);
+            assert_eq!(m.region(id).unwrap().bytes(), &want[..], "size {size}");
+            assert_eq!(
+                m.load(address(id, 1), size).unwrap(),
+                0x0807_0605_0403_0201 & (u64::MAX >> (64 - 8 * size))
+            );
+            m.store::<false>(address(id, 1), 8, 0xaaaa_aaaa_aaaa_aaaa)
+                .unwrap();
+        }
     }
 
     #[test]
