@@ -1194,6 +1194,117 @@ fn sk_buff_fields_follow_the_program_type() {
 }
 
 #[test]
+fn context_loads_among_straight_line_code_agree_in_every_mode() {
+    // Context loads run inside the straight-line loop; running, pausing
+    // after every instruction, stepping and logging must give the same
+    // values, counts and faults as before, and undo exactly.
+    let fields = SkBuff {
+        mark: 7,
+        ..SkBuff::default()
+    };
+    let tc = Context::skb(SkbProgram::Tc, &FRAME, fields);
+    let good = [
+        mov(6, 1),
+        ldx(SIZE_W, 2, 1, sk_buff::DATA as i16),
+        alu64(ALU_ADD, 6, 2),
+        ldx(SIZE_W, 3, 1, sk_buff::DATA_END as i16),
+        ldx(SIZE_W, 4, 1, sk_buff::LEN as i16),
+        ldx(SIZE_H, 5, 1, sk_buff::MARK as i16),
+        movr(0, 3),
+        alu64r(ALU_SUB, 0, 2),
+        alu64(ALU_LSH, 0, 8),
+        alu64r(ALU_OR, 0, 5),
+        alu64(ALU_LSH, 0, 8),
+        alu64r(ALU_OR, 0, 4),
+        exit(),
+    ];
+    // data_end - data = 18, mark = 7, len = 18.
+    let expect = (18 << 16) | (7 << 8) | 18;
+    // A refused load (8 bytes of a packet pointer) after straight-line code.
+    let bad = [
+        mov(0, 1),
+        ldx(SIZE_W, 2, 1, sk_buff::DATA as i16),
+        alu64(ALU_ADD, 0, 2),
+        ldx(SIZE_DW, 3, 1, sk_buff::DATA_END as i16),
+        exit(),
+    ];
+    for (slots, want) in [(&good[..], Ok(expect)), (&bad[..], Err(3usize))] {
+        let mut m = Machine::new(program(slots));
+        let full = m.run_context(&mut NoHelpers, &tc);
+        let full_steps = m.steps();
+        match (&full, want) {
+            (Ok(r0), Ok(w)) => assert_eq!(*r0, w, "{r0:#x}"),
+            (Err(f), Err(pc)) => {
+                assert_eq!(f.pc, pc);
+                assert!(
+                    matches!(
+                        f.kind,
+                        FaultKind::BadContextAccess {
+                            offset: 80,
+                            size: 8,
+                            ..
+                        }
+                    ),
+                    "{f}"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // One instruction at a time.
+        m.start(0, &tc).unwrap();
+        let paused = loop {
+            match m.run_steps(&mut NoHelpers, 1) {
+                Ok(RunStop::Paused) => {}
+                Ok(RunStop::Exited(r0)) => break Ok(r0),
+                Err(f) => break Err(f),
+            }
+        };
+        assert_eq!(paused, full);
+        assert_eq!(m.steps(), full_steps);
+        // Stepping: a context load writes one register, with its old value.
+        m.start(0, &tc).unwrap();
+        let fresh = m.state().clone();
+        let mut steps = Vec::new();
+        let stepped = loop {
+            let s = m.step(&mut NoHelpers);
+            let outcome = s.outcome.clone();
+            if s.pc == 1 {
+                assert_eq!(s.effects.len(), 1);
+                assert_eq!(m.reg(2), m.memory().packet().unwrap().data);
+            }
+            steps.push(s);
+            match outcome {
+                StepOutcome::Running => {}
+                StepOutcome::Exited(r0) => break Ok(r0),
+                StepOutcome::Faulted(f) => break Err(f),
+            }
+        };
+        assert_eq!(stepped.as_ref().ok(), full.as_ref().ok());
+        assert_eq!(
+            stepped.as_ref().err().map(|f| (f.pc, &f.kind)),
+            full.as_ref().err().map(|f| (f.pc, &f.kind))
+        );
+        for s in steps.iter().rev() {
+            m.undo(s);
+        }
+        assert_eq!(m.state(), &fresh);
+        // Logged, then undone step by step.
+        let mut log = StepLog::new();
+        let logged = loop {
+            match m.run_logged(&mut NoHelpers, u64::MAX, &mut log) {
+                Ok(RunStop::Paused) => {}
+                Ok(RunStop::Exited(r0)) => break Ok(r0),
+                Err(f) => break Err(f),
+            }
+        };
+        assert_eq!(logged.as_ref().ok(), full.as_ref().ok());
+        assert_eq!(m.steps(), full_steps);
+        while m.undo_logged(&mut log) {}
+        assert_eq!(m.state(), &fresh);
+    }
+}
+
+#[test]
 fn tracing_contexts_are_read_only_raw_bytes() {
     let mut regs = [0u64; 21];
     regs[14] = 0xabc; // rdi

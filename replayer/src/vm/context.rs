@@ -8,7 +8,7 @@
 //! `net/core/filter.c` and `kernel/trace/bpf_trace.c`.
 
 use super::fault::FaultKind;
-use super::memory::Memory;
+use super::memory::PacketPointers;
 
 /// Which kernel program family reads an `__sk_buff`: they differ in the
 /// fields they may read and write and in whether the packet is writable.
@@ -197,10 +197,11 @@ impl ContextLayout {
         Ok(())
     }
 
-    /// A load from the context, converted as the kernel does.
+    /// A load from the context (`bytes`), converted as the kernel does;
+    /// `packet` is the run's packet, if it has one.
     pub(crate) fn load(
         &self,
-        mem: &Memory,
+        packet: Option<PacketPointers>,
         bytes: &[u8],
         offset: i64,
         size: usize,
@@ -211,10 +212,7 @@ impl ContextLayout {
             a[..size].copy_from_slice(&bytes[offset as usize..offset as usize + size]);
             u64::from_le_bytes(a)
         };
-        let packet = || {
-            mem.packet()
-                .ok_or_else(|| bad(offset, size, false, "this run has no packet"))
-        };
+        let packet = || packet.ok_or_else(|| bad(offset, size, false, "this run has no packet"));
         match *self {
             ContextLayout::Raw(_) => Ok(raw()),
             ContextLayout::Xdp => {

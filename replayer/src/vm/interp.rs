@@ -196,9 +196,11 @@ impl Machine {
                     tail_calls: st.tail_calls,
                     status: st.status,
                 };
+                let (regions, ctx) = st.mem.straight_parts();
                 let straight = Straight {
                     regs: &mut st.regs,
-                    regions: st.mem.plain_regions(),
+                    regions,
+                    ctx,
                     ops,
                     prog,
                     steps_end: start_steps + total,

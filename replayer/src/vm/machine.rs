@@ -268,9 +268,11 @@ impl Machine {
                 tail_calls,
                 status: Status::Running,
             };
+            let (regions, ctx) = st.mem.straight_parts();
             let straight = Straight {
                 regs: &mut st.regs,
-                regions: st.mem.plain_regions(),
+                regions,
+                ctx,
                 ops: &program.ops,
                 prog,
                 steps_end: steps + 1,

@@ -279,16 +279,72 @@ fn le_value(b: &[u8]) -> u64 {
 }
 
 /// Writes the low `dst.len()` (1-8) bytes of `v`, little-endian; single
-/// stores for the access sizes, as `le_value`.
+/// stores for the access sizes, as `le_value`. Byte by byte, which the
+/// compiler merges into one store per size: `copy_from_slice` arms were
+/// merged into one `memcpy` call of variable length instead.
 #[inline(always)]
 fn put_le(dst: &mut [u8], v: u64) {
-    match dst.len() {
-        1 => dst[0] = v as u8,
-        2 => dst.copy_from_slice(&(v as u16).to_le_bytes()),
-        4 => dst.copy_from_slice(&(v as u32).to_le_bytes()),
-        8 => dst.copy_from_slice(&v.to_le_bytes()),
-        n => dst.copy_from_slice(&v.to_le_bytes()[..n]),
+    match dst {
+        [x] => *x = v as u8,
+        [x0, x1] => [*x0, *x1] = (v as u16).to_le_bytes(),
+        [x0, x1, x2, x3] => [*x0, *x1, *x2, *x3] = (v as u32).to_le_bytes(),
+        [x0, x1, x2, x3, x4, x5, x6, x7] => {
+            [*x0, *x1, *x2, *x3, *x4, *x5, *x6, *x7] = v.to_le_bytes()
+        }
+        _ => {
+            let n = dst.len();
+            dst.copy_from_slice(&v.to_le_bytes()[..n])
+        }
     }
+}
+
+/// The packet pointers, from the region table and the offset of `data`.
+#[inline(always)]
+fn packet_pointers_in(regions: &[Region], packet_data: u32) -> Option<PacketPointers> {
+    let r = &regions[ids::PACKET as usize];
+    r.live.then(|| PacketPointers {
+        meta: address(ids::PACKET, r.start as u64),
+        data: address(ids::PACKET, packet_data as u64),
+        end: address(ids::PACKET, r.end as u64),
+    })
+}
+
+/// What a context load needs besides the region table: the layout that
+/// converts it and the packet's `data` offset. Small and `Copy`, so the
+/// straight-line loop carries it without holding `Memory`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ContextView {
+    layout: Option<ContextLayout>,
+    packet_data: u32,
+}
+
+/// A load from the context, converted as the kernel does (`data` and
+/// `data_end` become packet pointers); None for any other address and for
+/// a load the layout refuses (the general loop then reports the fault).
+/// For the straight-line loop, where a context load is a miss of
+/// `load_plain_in`: out of line, so that the loop's common path stays as it is.
+#[cold]
+#[inline(never)]
+pub(crate) fn context_load_in(
+    regions: &[Region],
+    view: ContextView,
+    addr: u64,
+    size: usize,
+) -> Option<u64> {
+    let (id, offset) = split_address(addr);
+    let layout = view.layout?;
+    let r = regions.get(id as usize)?;
+    if id != ids::CONTEXT || !r.live {
+        return None;
+    }
+    layout
+        .load(
+            packet_pointers_in(regions, view.packet_data),
+            &r.bytes,
+            offset,
+            size,
+        )
+        .ok()
 }
 
 /// `Memory::load_plain` on the region table itself.
@@ -475,12 +531,7 @@ impl Memory {
 
     /// The packet pointers, if the run has a packet.
     pub fn packet(&self) -> Option<PacketPointers> {
-        let r = &self.regions[ids::PACKET as usize];
-        r.live.then(|| PacketPointers {
-            meta: address(ids::PACKET, r.start as u64),
-            data: address(ids::PACKET, self.packet_data as u64),
-            end: address(ids::PACKET, r.end as u64),
-        })
+        packet_pointers_in(&self.regions, self.packet_data)
     }
 
     /// The packet data (`data..data_end`).
@@ -622,10 +673,15 @@ impl Memory {
     /// The region table, for the straight-line loop (`load_plain_in`,
     /// `store_plain_in`): taken once per entry into the loop, so that the
     /// table's address stays in a register instead of being reloaded
-    /// through `Memory` on every access.
+    /// through `Memory` on every access; with it, what context loads need
+    /// (`context_load_in`).
     #[inline(always)]
-    pub(crate) fn plain_regions(&mut self) -> &mut [Region] {
-        &mut self.regions
+    pub(crate) fn straight_parts(&mut self) -> (&mut [Region], ContextView) {
+        let view = ContextView {
+            layout: self.ctx,
+            packet_data: self.packet_data,
+        };
+        (&mut self.regions, view)
     }
 
     #[cold]
@@ -636,7 +692,7 @@ impl Memory {
         {
             let r = &self.regions[id as usize];
             if r.live {
-                return layout.load(self, &r.bytes, offset, size);
+                return layout.load(self.packet(), &r.bytes, offset, size);
             }
         }
         Err(self.fault_for(addr, size, false))
@@ -824,6 +880,25 @@ mod tests {
             m.load(u64::MAX, 1),
             Err(FaultKind::NoRegion { .. })
         ));
+    }
+
+    #[test]
+    fn stores_of_every_size_write_exactly_their_bytes_little_endian() {
+        let mut m = Memory::new();
+        let id = m.alloc(RegionKind::HelperBuffer { helper: 1 }, vec![0xaa; 10], true);
+        for size in [1usize, 2, 4, 8] {
+            m.store::<false>(address(id, 1), size, 0x0807_0605_0403_0201)
+                .unwrap();
+            let mut want = [0xaa; 10];
+            want[1..1 + size].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8][..size]);
+            assert_eq!(m.region(id).unwrap().bytes(), &want[..], "size {size}");
+            assert_eq!(
+                m.load(address(id, 1), size).unwrap(),
+                0x0807_0605_0403_0201 & (u64::MAX >> (64 - 8 * size))
+            );
+            m.store::<false>(address(id, 1), 8, 0xaaaa_aaaa_aaaa_aaaa)
+                .unwrap();
+        }
     }
 
     #[test]

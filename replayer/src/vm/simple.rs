@@ -8,7 +8,7 @@
 
 use super::effects::{Control, Effect, EffectSink, StepMark, push_fast};
 use super::machine::code_address;
-use super::memory::{Region, load_plain_in, store_plain_in};
+use super::memory::{ContextView, Region, context_load_in, load_plain_in, store_plain_in};
 use super::program::{Op, holds64};
 
 #[inline(always)]
@@ -74,8 +74,10 @@ fn smod32(a: u64, b: u32) -> u64 {
 /// What the straight-line loop works on.
 pub(crate) struct Straight<'a> {
     pub regs: &'a mut [u64; 16],
-    /// The memory's region table (`Memory::plain_regions`).
+    /// The memory's region table (`Memory::straight_parts`).
     pub regions: &'a mut [Region],
+    /// For loads from the context (`context_load_in`).
+    pub ctx: ContextView,
     pub ops: &'a [Op],
     /// Index of the program `ops` belong to.
     pub prog: usize,
@@ -126,6 +128,7 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
     let Straight {
         regs,
         regions,
+        ctx,
         ops,
         prog,
         steps_end,
@@ -307,13 +310,15 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
             ),
 
             Op::Load { d, s, off, size } => {
-                match load_plain_in(
-                    regions,
-                    r!(s).wrapping_add(off as i64 as u64),
-                    size as usize,
-                ) {
+                let addr = r!(s).wrapping_add(off as i64 as u64);
+                match load_plain_in(regions, addr, size as usize) {
                     Some(v) => w!(d, v),
-                    None => break SimpleStop::General,
+                    // Context fields the program type converts (`xdp_md`'s
+                    // `data`, `data_end`, ...) stay in the loop too.
+                    None => match context_load_in(regions, ctx, addr, size as usize) {
+                        Some(v) => w!(d, v),
+                        None => break SimpleStop::General,
+                    },
                 }
             }
             Op::LoadSx { d, s, off, size } => {
