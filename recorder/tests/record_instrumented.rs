@@ -256,15 +256,9 @@ fn records_past_the_scratch_buffer_are_counted_and_the_invocation_is_partial() {
         name: "many_calls".into(),
         section: "xdp".into(),
         prog_type: 6,
-        expected_attach_type: None,
-        attach_point: String::new(),
         insns,
-        functions: Vec::new(),
-        func_info: Vec::new(),
-        line_info: Vec::new(),
         license: "GPL".into(),
-        btf: None,
-        btf_ext: None,
+        ..LinkedProgram::default()
     };
     // A 1 KiB scratch buffer: the entry and about twenty helper records.
     let scratch = 1024;

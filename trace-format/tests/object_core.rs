@@ -23,28 +23,9 @@ char LICENSE[] __attribute__((section("license"), used)) = "GPL";
 
 #[test]
 fn core_moves_field_offsets_to_the_target_kernels() {
-    let Ok(vmlinux) = std::fs::read("/sys/kernel/btf/vmlinux") else {
-        eprintln!("no /sys/kernel/btf/vmlinux; nothing to check");
+    let Some((bytes, vmlinux)) = compile_with_kernel_btf("core", SOURCE) else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("bpfrr-object-core-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("core.bpf.c");
-    let obj_path = dir.join("core.bpf.o");
-    std::fs::write(&src, SOURCE).unwrap();
-    let status = Command::new("clang-19")
-        .args(["-g", "-O2", "-target", "bpf", "-c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj_path)
-        .status();
-    let Ok(status) = status else {
-        eprintln!("clang-19 is not installed; nothing to check");
-        return;
-    };
-    assert!(status.success(), "clang-19 failed on the test program");
-    let bytes = std::fs::read(&obj_path).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 
     let kernel = Btf::parse(&vmlinux).unwrap();
     let task = kernel.find_by_name(BtfKind::Struct, "task_struct").unwrap();
@@ -92,28 +73,9 @@ char LICENSE[] __attribute__((section("license"), used)) = "GPL";
 
 #[test]
 fn ksym_function_calls_link_as_kfunc_calls_by_kernel_btf_id() {
-    let Ok(vmlinux) = std::fs::read("/sys/kernel/btf/vmlinux") else {
-        eprintln!("no /sys/kernel/btf/vmlinux; nothing to check");
+    let Some((bytes, vmlinux)) = compile_with_kernel_btf("kfunc", KFUNC_SOURCE) else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("bpfrr-object-kfunc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("kfunc.bpf.c");
-    let obj_path = dir.join("kfunc.bpf.o");
-    std::fs::write(&src, KFUNC_SOURCE).unwrap();
-    let status = Command::new("clang-19")
-        .args(["-g", "-O2", "-target", "bpf", "-c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj_path)
-        .status();
-    let Ok(status) = status else {
-        eprintln!("clang-19 is not installed; nothing to check");
-        return;
-    };
-    assert!(status.success(), "clang-19 failed on the test program");
-    let bytes = std::fs::read(&obj_path).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 
     let kernel = Btf::parse(&vmlinux).unwrap();
     let want: Vec<i32> = ["bpf_task_from_pid", "bpf_task_release"]
@@ -135,4 +97,33 @@ fn ksym_function_calls_link_as_kfunc_calls_by_kernel_btf_id() {
         e.contains("bpf_task_from_pid") && e.contains("kernel's BTF"),
         "{e}"
     );
+}
+
+/// Compiles `source` with clang-19 and reads the running kernel's BTF:
+/// `(object bytes, vmlinux BTF)`, or None (saying why) when either is
+/// missing.
+fn compile_with_kernel_btf(name: &str, source: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let Ok(vmlinux) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+        eprintln!("no /sys/kernel/btf/vmlinux; nothing to check");
+        return None;
+    };
+    let dir = std::env::temp_dir().join(format!("bpfrr-object-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join(format!("{name}.bpf.c"));
+    let obj_path = dir.join(format!("{name}.bpf.o"));
+    std::fs::write(&src, source).unwrap();
+    let status = Command::new("clang-19")
+        .args(["-g", "-O2", "-target", "bpf", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj_path)
+        .status();
+    let Ok(status) = status else {
+        eprintln!("clang-19 is not installed; nothing to check");
+        return None;
+    };
+    assert!(status.success(), "clang-19 failed on the test program");
+    let bytes = std::fs::read(&obj_path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    Some((bytes, vmlinux))
 }

@@ -305,17 +305,10 @@ pub(crate) fn split_target<'a>(
 pub(crate) fn test_program(prog_type: u32, expected_attach_type: Option<u32>) -> LinkedProgram {
     LinkedProgram {
         name: "prog".into(),
-        section: String::new(),
         prog_type,
         expected_attach_type,
-        attach_point: String::new(),
-        insns: Vec::new(),
-        functions: Vec::new(),
-        func_info: Vec::new(),
-        line_info: Vec::new(),
         license: "GPL".into(),
-        btf: None,
-        btf_ext: None,
+        ..LinkedProgram::default()
     }
 }
 

@@ -124,15 +124,9 @@ mod tests {
             name: "p".into(),
             section: "xdp".into(),
             prog_type: 6,
-            expected_attach_type: None,
-            attach_point: String::new(),
             insns,
-            functions: Vec::new(),
-            func_info: Vec::new(),
-            line_info: Vec::new(),
             license: "GPL".into(),
-            btf: None,
-            btf_ext: None,
+            ..LinkedProgram::default()
         }
     }
 

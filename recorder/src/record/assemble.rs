@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use bpfrr_trace::trace::{BtfLoad, EventKind, HelperEvent, HelperOutput, Invocation};
 
-use crate::wire::{CallKind, FLAG_TAIL_ENTRY, OUT_ARG_RETURNED, Record};
+use crate::wire::{CallKind, FLAG_TAIL_ENTRY, Header, OUT_ARG_RETURNED, Record};
 
 /// `HelperEvent::id` of a tail call whose slot was empty.
 pub const NO_TAIL_CALL_TARGET: u32 = u32::MAX;
@@ -25,6 +25,16 @@ pub const NO_TAIL_CALL_TARGET: u32 = u32::MAX;
 struct Open {
     inv: Invocation,
     lost_at_start: u64,
+}
+
+impl Open {
+    /// Marks the invocation partial when its CPU lost records since its
+    /// entry (the record's lost counter moved).
+    fn note_lost(&mut self, header: &Header) {
+        if header.lost != self.lost_at_start {
+            self.inv.partial = true;
+        }
+    }
 }
 
 /// Turns a stream of records into invocations.
@@ -86,9 +96,7 @@ impl Assembler {
                     {
                         ev.id = header.prog;
                     }
-                    if header.lost != o.lost_at_start {
-                        o.inv.partial = true;
-                    }
+                    o.note_lost(&header);
                     return done;
                 }
                 let packet_truncated_from = packet
@@ -124,13 +132,9 @@ impl Assembler {
                 r0,
                 outputs,
             } => {
-                let Some(o) = self.open.get_mut(&header.cpu) else {
-                    self.orphans += 1;
+                let Some(o) = self.open_for(&header) else {
                     return done;
                 };
-                if header.lost != o.lost_at_start {
-                    o.inv.partial = true;
-                }
                 let outputs = outputs
                     .into_iter()
                     // A failed lookup returned NULL: no memory to replay.
@@ -152,13 +156,9 @@ impl Assembler {
                 });
             }
             Record::TailCall { header, .. } => {
-                let Some(o) = self.open.get_mut(&header.cpu) else {
-                    self.orphans += 1;
+                let Some(o) = self.open_for(&header) else {
                     return done;
                 };
-                if header.lost != o.lost_at_start {
-                    o.inv.partial = true;
-                }
                 o.inv.events.push(HelperEvent {
                     insn: header.insn,
                     kind: EventKind::TailCall,
@@ -168,13 +168,9 @@ impl Assembler {
                 });
             }
             Record::BtfLoad { header, value } => {
-                let Some(o) = self.open.get_mut(&header.cpu) else {
-                    self.orphans += 1;
+                let Some(o) = self.open_for(&header) else {
                     return done;
                 };
-                if header.lost != o.lost_at_start {
-                    o.inv.partial = true;
-                }
                 o.inv.btf_loads.push(BtfLoad {
                     insn: header.insn,
                     value,
@@ -190,9 +186,7 @@ impl Assembler {
                     self.orphans += 1;
                     return done;
                 };
-                if header.lost != o.lost_at_start {
-                    o.inv.partial = true;
-                }
+                o.note_lost(&header);
                 o.inv.retval = r0;
                 o.inv.final_packet = if packet_unchanged {
                     // No program of the recording can change the packet.
@@ -204,6 +198,18 @@ impl Assembler {
             }
         }
         done
+    }
+
+    /// The invocation open on the record's CPU, marked partial if records
+    /// were lost since its entry; None (the record counts as an orphan)
+    /// when its entry was lost.
+    fn open_for(&mut self, header: &Header) -> Option<&mut Open> {
+        let Some(o) = self.open.get_mut(&header.cpu) else {
+            self.orphans += 1;
+            return None;
+        };
+        o.note_lost(header);
+        Some(o)
     }
 
     /// Closes every invocation still open (the recording stopped inside

@@ -154,7 +154,8 @@ pub struct LinkedFunction {
 
 /// One program ready to load: the program's function followed by every
 /// subprogram it reaches, with map references resolved to the given fds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// (`Default`: an empty program, for tools and tests that build one by hand.)
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkedProgram {
     pub name: String,
     pub section: String,
