@@ -12,18 +12,25 @@
 //! item is therefore a *blob*: one invocation's records back to back, the
 //! first an Entry (which carries the CPU and its sequence number for every
 //! record of the blob). Nested invocations on one CPU (an interrupt running
-//! the program again) stack in the buffer and leave as blobs of their own.
+//! the program again) stack in the buffer and leave as blobs of their own:
+//! each invocation's records are preceded in the buffer by a
+//! [`NEST_FRAME_LEN`]-byte frame (where the enclosing invocation's records
+//! start, how many it has) that is not sent.
 //!
 //! Every record starts with a [`HEADER_LEN`]-byte header:
 //!
 //! | off | type | field |
 //! |---|---|---|
-//! | 0 | u16 | kind ([`RecordKind`]) |
-//! | 2 | u16 | flags ([`FLAG_TAIL_ENTRY`], [`FLAG_PACKET_UNCHANGED`]) |
+//! | 0 | u8 | kind ([`RecordKind`]) |
+//! | 1 | u8 | flags ([`FLAG_TAIL_ENTRY`], [`FLAG_PACKET_UNCHANGED`], [`FLAG_KFUNC`]) |
+//! | 2 | u16 | size of the record in 8-byte units (header included) |
 //! | 4 | u32 | instruction index in the ORIGINAL program |
-//! | 8 | u32 | size of the record in bytes (header included, a multiple of 8) |
-//! | 12 | u32 | program id in the trace |
-//! | 16 | u64 | records lost on this CPU before this one |
+//!
+//! What is the same for many records is carried once: the CPU and its
+//! sequence number by the blob's Entry, the program id by each Entry (a
+//! tail-called program's too), and the CPU's lost counter by each Entry and
+//! by the Exit (a lost record between them moves it: the invocation is
+//! partial). The decoder gives every record all of them in [`Header`].
 //!
 //! The payloads are self-describing (capacities and lengths are in the
 //! record), so decoding needs no table from the instrumenter. Helper
@@ -35,70 +42,94 @@
 //! A malformed or short record is an error ([`WireError`]), never a panic.
 
 /// Size of the common header.
-pub const HEADER_LEN: usize = 24;
+pub const HEADER_LEN: usize = 8;
 pub const HDR_KIND: i16 = 0;
-pub const HDR_FLAGS: i16 = 2;
+pub const HDR_FLAGS: i16 = 1;
+/// u16: the record's size in 8-byte units.
+pub const HDR_SIZE: i16 = 2;
 pub const HDR_INSN: i16 = 4;
-pub const HDR_SIZE: i16 = 8;
-pub const HDR_PROG: i16 = 12;
-pub const HDR_LOST: i16 = 16;
+/// The largest record the header can describe.
+pub const MAX_RECORD_LEN: usize = u16::MAX as usize * 8;
+
+/// The first 4 bytes of a header (kind, flags, size), as the probes store
+/// them with one 32-bit store of a constant.
+pub const fn header_word(kind: RecordKind, flags: u8, size: usize) -> i32 {
+    (kind as u32 | (flags as u32) << 8 | ((size / 8) as u32) << 16) as i32
+}
 
 /// Header flag of an Entry record: the program was entered by a tail call
-/// (it continues the invocation; such an entry carries no context or packet).
-pub const FLAG_TAIL_ENTRY: u16 = 1;
+/// (it continues the invocation; such an entry is [`TAIL_ENTRY_LEN`] bytes:
+/// no time, context or packet).
+pub const FLAG_TAIL_ENTRY: u8 = 1;
 /// Header flag of an Exit record: no program of the recording can change
-/// the packet, so the final packet is the entry packet (not copied again).
-pub const FLAG_PACKET_UNCHANGED: u16 = 2;
+/// the packet, so the final packet is the entry packet (not copied again;
+/// the record is [`EXIT_UNCHANGED_LEN`] bytes).
+pub const FLAG_PACKET_UNCHANGED: u8 = 2;
+/// Header flag of a Helper record: the call was a kfunc (id = BTF id).
+pub const FLAG_KFUNC: u8 = 4;
 
-/// Entry payload: time, the CPU and its sequence number, the sizes, the
-/// scratch bookkeeping of the invocation below (nesting), then the context
-/// image, the packet and the packet metadata (`min(len, cap)` bytes each),
-/// each padded to 8 bytes.
-pub const ENTRY_TIME: i16 = 24;
-pub const ENTRY_CPU_SEQ: i16 = 32;
-pub const ENTRY_CPU: i16 = 40;
-pub const ENTRY_CTX_LEN: i16 = 44;
-pub const ENTRY_PKT_LEN: i16 = 48;
-pub const ENTRY_PKT_CAP: i16 = 52;
-pub const ENTRY_META_LEN: i16 = 56;
-pub const ENTRY_META_CAP: i16 = 60;
-/// Where the enclosing invocation's records start in the scratch buffer,
-/// and how many it had (restored when this invocation leaves; not decoded).
-pub const ENTRY_PREV_START: i16 = 64;
-pub const ENTRY_PREV_NREC: i16 = 72;
-pub const ENTRY_CTX: usize = 80;
+/// Entry payload: the program, the CPU and its sequence number, the CPU's
+/// lost counter (a tail entry ends here), then the time, the sizes, the
+/// context image, the packet and the packet metadata (`min(len, cap)`
+/// bytes each), each padded to 8 bytes.
+pub const ENTRY_PROG: i16 = 8;
+pub const ENTRY_CPU: i16 = 12;
+pub const ENTRY_CPU_SEQ: i16 = 16;
+pub const ENTRY_LOST: i16 = 24;
+pub const TAIL_ENTRY_LEN: usize = 32;
+pub const ENTRY_TIME: i16 = 32;
+pub const ENTRY_PKT_LEN: i16 = 40;
+pub const ENTRY_PKT_CAP: i16 = 44;
+pub const ENTRY_CTX_LEN: i16 = 48;
+/// u16 each ([`NO_META`]: none captured).
+pub const ENTRY_META_LEN: i16 = 52;
+pub const ENTRY_META_CAP: i16 = 54;
+pub const ENTRY_CTX: usize = 56;
+/// `ENTRY_META_LEN` value meaning "no metadata captured".
+pub const NO_META: u16 = u16::MAX;
 
-/// Exit payload: r0, the final packet's length and capacity, its bytes.
-pub const EXIT_R0: i16 = 24;
-pub const EXIT_PKT_LEN: i16 = 32;
-pub const EXIT_PKT_CAP: i16 = 36;
-pub const EXIT_PKT: usize = 40;
+/// Exit payload: r0, the CPU's lost counter, then (unless
+/// [`FLAG_PACKET_UNCHANGED`]) the final packet's length and capacity and
+/// its bytes.
+pub const EXIT_R0: i16 = 8;
+pub const EXIT_LOST: i16 = 16;
+pub const EXIT_UNCHANGED_LEN: usize = 24;
+pub const EXIT_PKT_LEN: i16 = 24;
+pub const EXIT_PKT_CAP: i16 = 28;
+pub const EXIT_PKT: usize = 32;
 
-/// Helper payload: id, call kind, number of outputs, r0, then the outputs.
-pub const HELPER_ID: i16 = 24;
-pub const HELPER_CALL_KIND: i16 = 28;
-pub const HELPER_N_OUT: i16 = 29;
-pub const HELPER_R0: i16 = 32;
-pub const HELPER_OUTPUTS: usize = 40;
-/// Each output: a 16-byte header (arg u8, 3 pad, cap u32, len u64), then
-/// `cap` bytes.
-pub const OUT_ARG: usize = 0;
-pub const OUT_CAP: usize = 4;
-pub const OUT_LEN: usize = 8;
-pub const OUT_HEADER_LEN: usize = 16;
+/// Helper payload: id (helper id, or BTF id with [`FLAG_KFUNC`]), number
+/// of outputs, r0, then the outputs.
+pub const HELPER_ID: i16 = 8;
+pub const HELPER_N_OUT: i16 = 12;
+pub const HELPER_R0: i16 = 16;
+pub const HELPER_OUTPUTS: usize = 24;
+/// Each output: an 8-byte header (real length u32; then a u32 holding the
+/// capacity in its low 24 bits and the argument in its high 8), then `cap`
+/// bytes padded to 8.
+pub const OUT_LEN: usize = 0;
+pub const OUT_CAP_ARG: usize = 4;
+pub const OUT_HEADER_LEN: usize = 8;
+/// Largest output capacity (24 bits; records are smaller anyway).
+pub const OUT_CAP_MAX: u32 = (1 << 24) - 1;
 /// `arg` value of an output that is the memory r0 points to after the call
 /// (a map value returned by `bpf_map_lookup_elem`).
 pub const OUT_ARG_RETURNED: u8 = 0;
 
+/// The u32 at [`OUT_CAP_ARG`].
+pub const fn out_cap_arg(cap: u32, arg: u8) -> i32 {
+    ((cap & OUT_CAP_MAX) | (arg as u32) << 24) as i32
+}
+
 /// Tail-call payload: the index (r3) and the object map index of the
 /// program array (`u32::MAX` when the instrumenter could not tell).
-pub const TAIL_INDEX: i16 = 24;
-pub const TAIL_MAP: i16 = 28;
-pub const TAIL_LEN: usize = 32;
+pub const TAIL_INDEX: i16 = 8;
+pub const TAIL_MAP: i16 = 12;
+pub const TAIL_LEN: usize = 16;
 
 /// BTF-load payload: the value the load left in its destination register.
-pub const BTF_LOAD_VALUE: i16 = 24;
-pub const BTF_LOAD_LEN: usize = 32;
+pub const BTF_LOAD_VALUE: i16 = 8;
+pub const BTF_LOAD_LEN: usize = 16;
 
 /// `len` value meaning "the program has no packet".
 pub const NO_PACKET: u32 = u32::MAX;
@@ -119,6 +150,12 @@ pub const STATE_NREC: i16 = 48;
 /// are counted as lost until their exit).
 pub const STATE_OVERFLOW: i16 = 56;
 pub const STATE_BUF: i16 = 64;
+
+/// The frame before an invocation's records in the scratch buffer: the
+/// enclosing invocation's `STATE_START` and `STATE_NREC`, restored at exit.
+pub const NEST_PREV_START: i16 = 0;
+pub const NEST_PREV_NREC: i16 = 8;
+pub const NEST_FRAME_LEN: usize = 16;
 
 /// Size of a `bpfrr_state` value for a scratch buffer of `scratch` bytes:
 /// twice the buffer, so that the verifier can prove that any blob
@@ -168,7 +205,7 @@ pub enum CallKind {
 /// blob's Entry record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Header {
-    pub flags: u16,
+    pub flags: u8,
     /// Instruction index in the original program.
     pub insn: u32,
     pub cpu: u32,
@@ -264,11 +301,7 @@ pub enum WireError {
     )]
     UnknownKind(u16),
     #[error(
-        "a helper record has unknown call kind {0}; the record is corrupted, please report this bpfrr bug"
-    )]
-    UnknownCallKind(u8),
-    #[error(
-        "a record says it is {size} bytes long with {left} bytes left in its invocation (a size must be a multiple of 8 of at least {HEADER_LEN}); the record is corrupted, please report this bpfrr bug"
+        "a record says it is {size} bytes long with {left} bytes left in its invocation (a size must be at least {HEADER_LEN}); the record is corrupted, please report this bpfrr bug"
     )]
     BadSize { size: usize, left: usize },
     #[error(
@@ -330,33 +363,45 @@ fn o(off: i16) -> usize {
     off as usize
 }
 
+/// What the records of a blob share, carried by some of them: the CPU and
+/// its sequence number (the Entry), the running program (each Entry) and
+/// the CPU's lost counter (each Entry and the Exit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlobContext {
+    pub cpu: u32,
+    pub cpu_seq: u64,
+    pub prog: u32,
+    pub lost: u64,
+}
+
 /// Decodes one ring buffer item: an invocation's records (the first is
 /// its Entry, which gives every record its CPU and sequence number).
 pub fn decode(blob: &[u8]) -> Result<Vec<Record>, WireError> {
     let mut out = Vec::new();
     let mut off = 0;
-    let (mut cpu, mut cpu_seq) = (0, 0);
+    let mut cx = BlobContext::default();
     loop {
         let rest = &blob[off..];
         let r = Reader { b: rest };
         r.bytes(0, HEADER_LEN, "header")?;
-        let size = r.u32(o(HDR_SIZE), "header")? as usize;
-        if size < HEADER_LEN || !size.is_multiple_of(8) || size > rest.len() {
+        let size = r.u16(o(HDR_SIZE), "header")? as usize * 8;
+        if size < HEADER_LEN || size > rest.len() {
             return Err(WireError::BadSize {
                 size,
                 left: rest.len(),
             });
         }
         if off == 0 {
-            let kind = r.u16(o(HDR_KIND), "header")?;
-            let flags = r.u16(o(HDR_FLAGS), "header")?;
-            if kind != RecordKind::Entry as u16 || flags & FLAG_TAIL_ENTRY != 0 {
-                return Err(WireError::NoEntry(kind));
+            let kind = r.u8(o(HDR_KIND), "header")?;
+            let flags = r.u8(o(HDR_FLAGS), "header")?;
+            if kind != RecordKind::Entry as u8 || flags & FLAG_TAIL_ENTRY != 0 {
+                return Err(WireError::NoEntry(kind as u16));
             }
-            cpu = r.u32(o(ENTRY_CPU), "entry record")?;
-            cpu_seq = r.u64(o(ENTRY_CPU_SEQ), "entry record")?;
+            cx.cpu = r.u32(o(ENTRY_CPU), "entry record")?;
+            cx.cpu_seq = r.u64(o(ENTRY_CPU_SEQ), "entry record")?;
         }
-        out.push(decode_record(&rest[..size], cpu, cpu_seq)?);
+        let record = decode_record(&rest[..size], &mut cx)?;
+        out.push(record);
         off += size;
         if off == blob.len() {
             return Ok(out);
@@ -364,30 +409,47 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Record>, WireError> {
     }
 }
 
-/// Decodes one record of an invocation running on `cpu` with sequence
-/// number `cpu_seq`.
-pub fn decode_record(bytes: &[u8], cpu: u32, cpu_seq: u64) -> Result<Record, WireError> {
+/// Decodes one record of a blob whose shared fields so far are `cx` (an
+/// Entry or Exit updates them).
+pub fn decode_record(bytes: &[u8], cx: &mut BlobContext) -> Result<Record, WireError> {
     let r = Reader { b: bytes };
     r.bytes(0, HEADER_LEN, "header")?;
-    let kind_raw = r.u16(o(HDR_KIND), "header")?;
-    let kind = RecordKind::from_u16(kind_raw).ok_or(WireError::UnknownKind(kind_raw))?;
+    let kind_raw = r.u8(o(HDR_KIND), "header")?;
+    let kind =
+        RecordKind::from_u16(kind_raw as u16).ok_or(WireError::UnknownKind(kind_raw as u16))?;
+    let flags = r.u8(o(HDR_FLAGS), "header")?;
+    match kind {
+        RecordKind::Entry => {
+            cx.prog = r.u32(o(ENTRY_PROG), "entry record")?;
+            cx.lost = r.u64(o(ENTRY_LOST), "entry record")?;
+        }
+        RecordKind::Exit => cx.lost = r.u64(o(EXIT_LOST), "exit record")?,
+        _ => {}
+    }
     let header = Header {
-        flags: r.u16(o(HDR_FLAGS), "header")?,
+        flags,
         insn: r.u32(o(HDR_INSN), "header")?,
-        cpu,
-        prog: r.u32(o(HDR_PROG), "header")?,
-        cpu_seq,
-        lost: r.u64(o(HDR_LOST), "header")?,
+        cpu: cx.cpu,
+        prog: cx.prog,
+        cpu_seq: cx.cpu_seq,
+        lost: cx.lost,
     };
     Ok(match kind {
+        RecordKind::Entry if flags & FLAG_TAIL_ENTRY != 0 => Record::Entry {
+            header,
+            time_ns: 0,
+            ctx: Vec::new(),
+            packet: None,
+            meta: None,
+        },
         RecordKind::Entry => {
             let what = "entry record";
             let time_ns = r.u64(o(ENTRY_TIME), what)?;
             let ctx_len = r.u32(o(ENTRY_CTX_LEN), what)? as usize;
             let pkt_len = r.u32(o(ENTRY_PKT_LEN), what)?;
             let pkt_cap = r.u32(o(ENTRY_PKT_CAP), what)? as usize;
-            let meta_len = r.u32(o(ENTRY_META_LEN), what)?;
-            let meta_cap = r.u32(o(ENTRY_META_CAP), what)? as usize;
+            let meta_len = r.u16(o(ENTRY_META_LEN), what)?;
+            let meta_cap = r.u16(o(ENTRY_META_CAP), what)? as usize;
             let ctx = r.bytes(ENTRY_CTX, ctx_len, "entry context")?.to_vec();
             let pkt_off = ENTRY_CTX + pad8(ctx_len);
             let packet = if pkt_len == NO_PACKET {
@@ -396,7 +458,7 @@ pub fn decode_record(bytes: &[u8], cpu: u32, cpu_seq: u64) -> Result<Record, Wir
                 Some(r.captured(pkt_off, pkt_cap, pkt_len as u64, false, "entry packet")?)
             };
             let meta_off = pkt_off + packet.as_ref().map_or(0, |p| pad8(p.bytes.len()));
-            let meta = if meta_len == NO_PACKET {
+            let meta = if meta_len == NO_META {
                 None
             } else {
                 Some(r.captured(meta_off, meta_cap, meta_len as u64, false, "entry metadata")?)
@@ -412,10 +474,10 @@ pub fn decode_record(bytes: &[u8], cpu: u32, cpu_seq: u64) -> Result<Record, Wir
         RecordKind::Helper => {
             let what = "helper record";
             let id = r.u32(o(HELPER_ID), what)?;
-            let kind = match r.u8(o(HELPER_CALL_KIND), what)? {
-                0 => CallKind::Helper,
-                1 => CallKind::Kfunc,
-                k => return Err(WireError::UnknownCallKind(k)),
+            let kind = if flags & FLAG_KFUNC != 0 {
+                CallKind::Kfunc
+            } else {
+                CallKind::Helper
             };
             let n_out = r.u8(o(HELPER_N_OUT), what)?;
             let r0 = r.u64(o(HELPER_R0), what)?;
@@ -423,10 +485,10 @@ pub fn decode_record(bytes: &[u8], cpu: u32, cpu_seq: u64) -> Result<Record, Wir
             let mut off = HELPER_OUTPUTS;
             for _ in 0..n_out {
                 let what = "helper output";
-                let arg = r.u8(off + OUT_ARG, what)?;
-                let cap = r.u32(off + OUT_CAP, what)? as usize;
-                let len = r.u64(off + OUT_LEN, what)?;
-                let data = r.captured(off + OUT_HEADER_LEN, cap, len, true, what)?;
+                let len = r.u32(off + OUT_LEN, what)?;
+                let cap_arg = r.u32(off + OUT_CAP_ARG, what)?;
+                let (cap, arg) = ((cap_arg & OUT_CAP_MAX) as usize, (cap_arg >> 24) as u8);
+                let data = r.captured(off + OUT_HEADER_LEN, cap, len as u64, true, what)?;
                 outputs.push(Output { arg, data });
                 off += OUT_HEADER_LEN + pad8(cap);
             }
@@ -451,13 +513,15 @@ pub fn decode_record(bytes: &[u8], cpu: u32, cpu_seq: u64) -> Result<Record, Wir
         RecordKind::Exit => {
             let what = "exit record";
             let r0 = r.u64(o(EXIT_R0), what)?;
-            let pkt_len = r.u32(o(EXIT_PKT_LEN), what)?;
-            let pkt_cap = r.u32(o(EXIT_PKT_CAP), what)? as usize;
-            let packet_unchanged = header.flags & FLAG_PACKET_UNCHANGED != 0;
-            let packet = if pkt_len == NO_PACKET || packet_unchanged {
+            let packet_unchanged = flags & FLAG_PACKET_UNCHANGED != 0;
+            let packet = if packet_unchanged {
                 None
             } else {
-                Some(r.captured(EXIT_PKT, pkt_cap, pkt_len as u64, false, "exit packet")?)
+                let pkt_len = r.u32(o(EXIT_PKT_LEN), what)?;
+                let pkt_cap = r.u32(o(EXIT_PKT_CAP), what)? as usize;
+                (pkt_len != NO_PACKET)
+                    .then(|| r.captured(EXIT_PKT, pkt_cap, pkt_len as u64, false, "exit packet"))
+                    .transpose()?
             };
             Record::Exit {
                 header,
@@ -476,8 +540,9 @@ pub fn decode_record(bytes: &[u8], cpu: u32, cpu_seq: u64) -> Result<Record, Wir
 /// Encodes an invocation's records as the probes lay them out (one ring
 /// buffer item), each buffer's capacity equal to its captured bytes; the
 /// first record should be the invocation's Entry (its CPU and sequence
-/// number are the blob's). The decoder's inverse; used by tests and by
-/// tools that synthesise records.
+/// number are the blob's; each Entry's program and lost counter, and the
+/// Exit's lost counter, are written, the other records' are implied). The
+/// decoder's inverse; used by tests and by tools that synthesise records.
 pub fn encode(records: &[Record]) -> Vec<u8> {
     let mut blob = Vec::new();
     for r in records {
@@ -502,20 +567,25 @@ fn encode_record(record: &Record) -> Vec<u8> {
         Record::BtfLoad { header, .. } => (RecordKind::BtfLoad, header),
     };
     let mut flags = h.flags;
-    if let Record::Exit {
-        packet_unchanged, ..
-    } = record
-    {
-        flags &= !FLAG_PACKET_UNCHANGED;
-        if *packet_unchanged {
-            flags |= FLAG_PACKET_UNCHANGED;
+    match record {
+        Record::Exit {
+            packet_unchanged, ..
+        } => {
+            flags &= !FLAG_PACKET_UNCHANGED;
+            if *packet_unchanged {
+                flags |= FLAG_PACKET_UNCHANGED;
+            }
         }
+        Record::Helper { kind, .. } => {
+            flags &= !FLAG_KFUNC;
+            if *kind == CallKind::Kfunc {
+                flags |= FLAG_KFUNC;
+            }
+        }
+        _ => {}
     }
-    put(&mut b, o(HDR_KIND), &(kind as u16).to_le_bytes());
-    put(&mut b, o(HDR_FLAGS), &flags.to_le_bytes());
+    put(&mut b, o(HDR_KIND), &[kind as u8, flags]);
     put(&mut b, o(HDR_INSN), &h.insn.to_le_bytes());
-    put(&mut b, o(HDR_PROG), &h.prog.to_le_bytes());
-    put(&mut b, o(HDR_LOST), &h.lost.to_le_bytes());
     let cap_len = |c: &Option<Captured>| {
         c.as_ref().map_or((NO_PACKET, 0usize), |c| {
             (c.len.min(u32::MAX as u64 - 1) as u32, c.bytes.len())
@@ -529,54 +599,56 @@ fn encode_record(record: &Record) -> Vec<u8> {
             meta,
             ..
         } => {
-            put(&mut b, o(ENTRY_TIME), &time_ns.to_le_bytes());
-            put(&mut b, o(ENTRY_CPU_SEQ), &h.cpu_seq.to_le_bytes());
+            put(&mut b, o(ENTRY_PROG), &h.prog.to_le_bytes());
             put(&mut b, o(ENTRY_CPU), &h.cpu.to_le_bytes());
-            put(&mut b, o(ENTRY_CTX_LEN), &(ctx.len() as u32).to_le_bytes());
-            let (pl, pc) = cap_len(packet);
-            let (ml, mc) = cap_len(meta);
-            put(&mut b, o(ENTRY_PKT_LEN), &pl.to_le_bytes());
-            put(&mut b, o(ENTRY_PKT_CAP), &(pc as u32).to_le_bytes());
-            put(&mut b, o(ENTRY_META_LEN), &ml.to_le_bytes());
-            put(&mut b, o(ENTRY_META_CAP), &(mc as u32).to_le_bytes());
-            b.resize(ENTRY_CTX, 0);
-            put(&mut b, ENTRY_CTX, ctx);
-            let pkt_off = ENTRY_CTX + pad8(ctx.len());
-            b.resize(pkt_off, 0);
-            if let Some(p) = packet {
-                put(&mut b, pkt_off, &p.bytes);
+            put(&mut b, o(ENTRY_CPU_SEQ), &h.cpu_seq.to_le_bytes());
+            put(&mut b, o(ENTRY_LOST), &h.lost.to_le_bytes());
+            if flags & FLAG_TAIL_ENTRY == 0 {
+                put(&mut b, o(ENTRY_TIME), &time_ns.to_le_bytes());
+                put(&mut b, o(ENTRY_CTX_LEN), &(ctx.len() as u32).to_le_bytes());
+                let (pl, pc) = cap_len(packet);
+                put(&mut b, o(ENTRY_PKT_LEN), &pl.to_le_bytes());
+                put(&mut b, o(ENTRY_PKT_CAP), &(pc as u32).to_le_bytes());
+                let (ml, mc) = meta.as_ref().map_or((NO_META, 0usize), |m| {
+                    (m.len.min(NO_META as u64 - 1) as u16, m.bytes.len())
+                });
+                put(&mut b, o(ENTRY_META_LEN), &ml.to_le_bytes());
+                put(&mut b, o(ENTRY_META_CAP), &(mc as u16).to_le_bytes());
+                b.resize(ENTRY_CTX, 0);
+                put(&mut b, ENTRY_CTX, ctx);
+                let pkt_off = ENTRY_CTX + pad8(ctx.len());
+                b.resize(pkt_off, 0);
+                if let Some(p) = packet {
+                    put(&mut b, pkt_off, &p.bytes);
+                }
+                let meta_off = pkt_off + pad8(pc);
+                b.resize(meta_off, 0);
+                if let Some(m) = meta {
+                    put(&mut b, meta_off, &m.bytes);
+                }
+                b.resize(meta_off + pad8(mc), 0);
             }
-            let meta_off = pkt_off + pad8(pc);
-            b.resize(meta_off, 0);
-            if let Some(m) = meta {
-                put(&mut b, meta_off, &m.bytes);
-            }
-            b.resize(meta_off + pad8(mc), 0);
         }
         Record::Helper {
-            id,
-            kind,
-            r0,
-            outputs,
-            ..
+            id, r0, outputs, ..
         } => {
             put(&mut b, o(HELPER_ID), &id.to_le_bytes());
-            let k = match kind {
-                CallKind::Helper => 0u8,
-                CallKind::Kfunc => 1,
-            };
-            put(&mut b, o(HELPER_CALL_KIND), &[k, outputs.len() as u8]);
+            put(&mut b, o(HELPER_N_OUT), &[outputs.len() as u8]);
             put(&mut b, o(HELPER_R0), &r0.to_le_bytes());
             let mut off = HELPER_OUTPUTS;
             b.resize(off, 0);
             for out in outputs {
-                put(&mut b, off + OUT_ARG, &[out.arg]);
+                let cap = out.data.bytes.len() as u32;
                 put(
                     &mut b,
-                    off + OUT_CAP,
-                    &(out.data.bytes.len() as u32).to_le_bytes(),
+                    off + OUT_LEN,
+                    &(out.data.len.min(u32::MAX as u64) as u32).to_le_bytes(),
                 );
-                put(&mut b, off + OUT_LEN, &out.data.len.to_le_bytes());
+                put(
+                    &mut b,
+                    off + OUT_CAP_ARG,
+                    &out_cap_arg(cap, out.arg).to_le_bytes(),
+                );
                 put(&mut b, off + OUT_HEADER_LEN, &out.data.bytes);
                 off += OUT_HEADER_LEN + pad8(out.data.bytes.len());
                 b.resize(off, 0);
@@ -586,16 +658,24 @@ fn encode_record(record: &Record) -> Vec<u8> {
             put(&mut b, o(TAIL_INDEX), &index.to_le_bytes());
             put(&mut b, o(TAIL_MAP), &map.unwrap_or(u32::MAX).to_le_bytes());
         }
-        Record::Exit { r0, packet, .. } => {
+        Record::Exit {
+            r0,
+            packet,
+            packet_unchanged,
+            ..
+        } => {
             put(&mut b, o(EXIT_R0), &r0.to_le_bytes());
-            let (pl, pc) = cap_len(packet);
-            put(&mut b, o(EXIT_PKT_LEN), &pl.to_le_bytes());
-            put(&mut b, o(EXIT_PKT_CAP), &(pc as u32).to_le_bytes());
-            b.resize(EXIT_PKT, 0);
-            if let Some(p) = packet {
-                put(&mut b, EXIT_PKT, &p.bytes);
+            put(&mut b, o(EXIT_LOST), &h.lost.to_le_bytes());
+            if !packet_unchanged {
+                let (pl, pc) = cap_len(packet);
+                put(&mut b, o(EXIT_PKT_LEN), &pl.to_le_bytes());
+                put(&mut b, o(EXIT_PKT_CAP), &(pc as u32).to_le_bytes());
+                b.resize(EXIT_PKT, 0);
+                if let Some(p) = packet {
+                    put(&mut b, EXIT_PKT, &p.bytes);
+                }
+                b.resize(EXIT_PKT + pad8(pc), 0);
             }
-            b.resize(EXIT_PKT + pad8(pc), 0);
         }
         Record::BtfLoad { value, .. } => {
             put(&mut b, o(BTF_LOAD_VALUE), &value.to_le_bytes());
@@ -603,7 +683,7 @@ fn encode_record(record: &Record) -> Vec<u8> {
     }
     let size = pad8(b.len());
     b.resize(size, 0);
-    put(&mut b, o(HDR_SIZE), &(size as u32).to_le_bytes());
+    put(&mut b, o(HDR_SIZE), &((size / 8) as u16).to_le_bytes());
     b
 }
 
@@ -683,17 +763,27 @@ mod tests {
                 packet: None,
                 meta: None,
             },
+            // After the tail entry, the records are the tail-called program's.
             Record::TailCall {
-                header: header(),
+                header: Header {
+                    prog: 5,
+                    ..header()
+                },
                 index: 4,
                 map: None,
             },
             Record::BtfLoad {
-                header: header(),
+                header: Header {
+                    prog: 5,
+                    ..header()
+                },
                 value: 0xffff_8881_0000_1234,
             },
             Record::Exit {
-                header: header(),
+                header: Header {
+                    prog: 5,
+                    ..header()
+                },
                 r0: 2,
                 packet: Some(Captured {
                     bytes: vec![5; 64],
@@ -704,6 +794,16 @@ mod tests {
         ]
     }
 
+    fn header_mut(r: &mut Record) -> &mut Header {
+        match r {
+            Record::Entry { header, .. }
+            | Record::Helper { header, .. }
+            | Record::TailCall { header, .. }
+            | Record::Exit { header, .. }
+            | Record::BtfLoad { header, .. } => header,
+        }
+    }
+
     #[test]
     fn encode_then_decode_is_identity() {
         let recs = blob();
@@ -712,7 +812,12 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap(), recs);
         // Each record alone after an entry, and an entry alone.
         for r in &recs[1..] {
-            let two = vec![entry(), r.clone()];
+            let mut r = r.clone();
+            if !matches!(r, Record::Entry { .. }) {
+                // Without the tail entry before it, it is the entry's program's.
+                header_mut(&mut r).prog = 2;
+            }
+            let two = vec![entry(), r];
             assert_eq!(decode(&encode(&two)).unwrap(), two);
         }
         assert_eq!(decode(&encode(&[entry()])).unwrap(), vec![entry()]);
@@ -747,7 +852,7 @@ mod tests {
         ];
         let b = encode(&recs);
         assert_eq!(decode(&b).unwrap(), recs);
-        assert_eq!(b.len(), encode(&[entry()]).len() + EXIT_PKT);
+        assert_eq!(b.len(), encode(&[entry()]).len() + EXIT_UNCHANGED_LEN);
     }
 
     #[test]
@@ -828,17 +933,73 @@ mod tests {
         let second = encode(&[entry()]).len();
         b[second] = 9;
         assert_eq!(decode(&b).unwrap_err(), WireError::UnknownKind(9));
-        let mut b = encode(&blob());
-        b[second + o(HELPER_CALL_KIND)] = 7;
-        assert_eq!(decode(&b).unwrap_err(), WireError::UnknownCallKind(7));
         // Sizes that would loop or run past the end.
-        for size in [0u32, 4, 20, 1 << 20] {
+        for size in [0u16, 1000, u16::MAX] {
             let mut b = encode(&blob());
-            b[second + 8..second + 12].copy_from_slice(&size.to_le_bytes());
+            let at = second + o(HDR_SIZE);
+            b[at..at + 2].copy_from_slice(&size.to_le_bytes());
             let e = decode(&b).unwrap_err();
             assert!(matches!(e, WireError::BadSize { .. }), "{size}: {e}");
             assert!(e.to_string().contains("bpfrr bug"));
         }
+    }
+
+    #[test]
+    fn records_take_the_program_of_the_latest_entry_and_the_lost_count_of_entry_or_exit() {
+        let tail_entry = |prog, lost| Record::Entry {
+            header: Header {
+                flags: FLAG_TAIL_ENTRY,
+                prog,
+                lost,
+                ..header()
+            },
+            time_ns: 0,
+            ctx: vec![],
+            packet: None,
+            meta: None,
+        };
+        let btf = |prog, lost| Record::BtfLoad {
+            header: Header {
+                prog,
+                lost,
+                ..header()
+            },
+            value: 1,
+        };
+        let exit = |prog, lost| Record::Exit {
+            header: Header {
+                flags: FLAG_PACKET_UNCHANGED,
+                prog,
+                lost,
+                ..header()
+            },
+            r0: 0,
+            packet: None,
+            packet_unchanged: true,
+        };
+        // entry (prog 2, lost 3), a record, a tail entry (prog 8, lost 4),
+        // a record, the exit (lost 6).
+        let recs = vec![entry(), btf(2, 3), tail_entry(8, 4), btf(8, 4), exit(8, 6)];
+        assert_eq!(decode(&encode(&recs)).unwrap(), recs);
+        // Only entries and the exit carry them: a record's own header has
+        // nothing but kind, flags, size and instruction.
+        assert_eq!(encode(&[btf(9, 9)]).len(), BTF_LOAD_LEN);
+        assert_eq!(encode(&[tail_entry(8, 4)]).len(), TAIL_ENTRY_LEN);
+    }
+
+    #[test]
+    fn the_header_word_is_kind_flags_and_size_in_8_byte_units() {
+        let w = header_word(RecordKind::Exit, FLAG_PACKET_UNCHANGED, EXIT_UNCHANGED_LEN) as u32;
+        let b = w.to_le_bytes();
+        assert_eq!(b[0], RecordKind::Exit as u8);
+        assert_eq!(b[1], FLAG_PACKET_UNCHANGED);
+        assert_eq!(
+            u16::from_le_bytes([b[2], b[3]]) as usize * 8,
+            EXIT_UNCHANGED_LEN
+        );
+        let big = header_word(RecordKind::Entry, 0, MAX_RECORD_LEN) as u32;
+        assert_eq!(big >> 16, u16::MAX as u32);
+        assert_eq!(out_cap_arg(OUT_CAP_MAX, 5) as u32, OUT_CAP_MAX | 5 << 24);
     }
 
     #[test]

@@ -120,6 +120,16 @@ impl Block {
         self.push(CLASS_ALU64 | ALU_AND | SRC_K, dst, 0, 0, imm);
     }
 
+    /// `dst <<= imm`
+    pub fn lsh_imm(&mut self, dst: u8, imm: i32) {
+        self.push(CLASS_ALU64 | ALU_LSH | SRC_K, dst, 0, 0, imm);
+    }
+
+    /// `dst >>= imm` (logical)
+    pub fn rsh_imm(&mut self, dst: u8, imm: i32) {
+        self.push(CLASS_ALU64 | ALU_RSH | SRC_K, dst, 0, 0, imm);
+    }
+
     /// `dst -= src`
     pub fn sub(&mut self, dst: u8, src: u8) {
         self.push(CLASS_ALU64 | ALU_SUB | SRC_X, dst, src, 0, 0);
@@ -154,6 +164,11 @@ impl Block {
     /// `if dst <= imm goto target` (unsigned)
     pub fn jle(&mut self, dst: u8, imm: i32, target: Label) {
         self.jump(JMP_JLE, dst, imm, target);
+    }
+
+    /// `if dst < imm goto target` (unsigned)
+    pub fn jlt(&mut self, dst: u8, imm: i32, target: Label) {
+        self.jump(JMP_JLT, dst, imm, target);
     }
 
     /// `if dst > imm goto target` (unsigned)

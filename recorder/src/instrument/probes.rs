@@ -262,35 +262,41 @@ fn bump(b: &mut Block, fr: Frame, field: i16, imm: i32) {
 }
 
 /// With r0 = the state value: the record of at most `max_size` bytes at
-/// the scratch buffer's next free byte, when it fits (else jump to
-/// `no_room`). Leaves r2 = the record (also in `fr.rec()`), r1 = its offset
-/// in the buffer, r0 unchanged; writes the header (size `max_size`, to be
+/// the scratch buffer's next free byte plus `lead` (room the caller keeps
+/// before the record), when it fits (else jump to `no_room`). Leaves r2 =
+/// the record (also in `fr.rec()`), r1 = the offset of the free byte in
+/// the buffer, r0 unchanged; writes the header (size `max_size`, to be
 /// corrected by variable-size records before [`commit`]).
 fn reserve(
     b: &mut Block,
     cfg: &ProbeConfig,
     fr: Frame,
-    (kind, flags, insn): (RecordKind, u16, u32),
-    max_size: usize,
+    (kind, flags, insn): (RecordKind, u8, u32),
+    (lead, max_size): (usize, usize),
     no_room: Label,
 ) {
+    if max_size > MAX_RECORD_LEN {
+        // The header cannot describe it: it never fits.
+        b.ja(no_room);
+        return;
+    }
     b.ldx(Sz::DW, 1, 0, STATE_OFF as i64);
     b.jgt(
         1,
-        cfg.scratch.saturating_sub(max_size as u32) as i32,
+        cfg.scratch.saturating_sub((lead + max_size) as u32) as i32,
         no_room,
     );
     b.mov(2, 0);
     b.add(2, 1);
-    b.add_imm(2, STATE_BUF as i32);
+    b.add_imm(2, STATE_BUF as i32 + lead as i32);
     b.stx(Sz::DW, 10, fr.rec(), 2);
-    b.st(Sz::H, 2, HDR_KIND as i64, kind as i32);
-    b.st(Sz::H, 2, HDR_FLAGS as i64, flags as i32);
+    b.st(
+        Sz::W,
+        2,
+        HDR_KIND as i64,
+        header_word(kind, flags, max_size),
+    );
     b.st(Sz::W, 2, HDR_INSN as i64, insn as i32);
-    b.st(Sz::W, 2, HDR_SIZE as i64, max_size as i32);
-    b.st(Sz::W, 2, HDR_PROG as i64, cfg.prog_id as i32);
-    b.ldx(Sz::DW, 3, 0, STATE_LOST as i64);
-    b.stx(Sz::DW, 2, HDR_LOST as i64, 3);
 }
 
 /// Keeps the record written at `fr.rec()`: the buffer's next free byte
@@ -299,7 +305,8 @@ fn reserve(
 fn commit(b: &mut Block, fr: Frame) {
     b.ldx(Sz::DW, 1, 10, fr.state());
     b.ldx(Sz::DW, 2, 10, fr.rec());
-    b.ldx(Sz::W, 2, 2, HDR_SIZE as i64);
+    b.ldx(Sz::H, 2, 2, HDR_SIZE as i64);
+    b.lsh_imm(2, 3);
     b.ldx(Sz::DW, 3, 1, STATE_OFF as i64);
     b.add(3, 2);
     b.stx(Sz::DW, 1, STATE_OFF as i64, 3);
@@ -318,7 +325,7 @@ pub fn begin(
     b: &mut Block,
     cfg: &ProbeConfig,
     fr: Frame,
-    kind: RecordKind,
+    (kind, flags): (RecordKind, u8),
     insn: u32,
     size: usize,
     with_state: &dyn Fn(&mut Block),
@@ -331,7 +338,7 @@ pub fn begin(
     b.ldx(Sz::DW, 0, 10, fr.state());
     b.ldx(Sz::DW, 1, 0, STATE_OVERFLOW as i64);
     b.jne(1, 0, lost);
-    reserve(b, cfg, fr, (kind, 0, insn), size, lost);
+    reserve(b, cfg, fr, (kind, flags, insn), (0, size), lost);
     b.mov(0, 2);
     b.ja(body);
     b.bind(lost);
@@ -433,12 +440,13 @@ fn size_with_packet(
 ) {
     b.ldx(Sz::DW, 1, 10, fr.rec());
     if access == PacketAccess::None || cap == 0 {
-        b.st(Sz::W, 1, HDR_SIZE as i64, data_off as i32);
+        b.st(Sz::H, 1, HDR_SIZE as i64, (data_off / 8) as i32);
         return;
     }
     b.ldx(Sz::W, 2, 1, len_off);
     stored_size(b, 2, cap, data_off);
-    b.stx(Sz::W, 1, HDR_SIZE as i64, 2);
+    b.rsh_imm(2, 3);
+    b.stx(Sz::H, 1, HDR_SIZE as i64, 2);
 }
 
 /// Largest size of an entry record.
@@ -461,21 +469,23 @@ fn capture_meta(b: &mut Block, fr: Frame, max_end: usize, cap: u32) {
     b.ldx(Sz::W, 5, 3, 0); // data
     b.sub(5, 4);
     b.ldx(Sz::DW, 1, 10, fr.rec());
-    b.stx(Sz::W, 1, ENTRY_META_LEN as i64, 5);
+    b.stx(Sz::H, 1, ENTRY_META_LEN as i64, 5);
     b.mov(2, 5);
     b.clamp(2, cap);
     b.jeq(2, 0, done);
-    b.ldx(Sz::W, 5, 1, HDR_SIZE as i64);
+    b.ldx(Sz::H, 5, 1, HDR_SIZE as i64);
+    b.lsh_imm(5, 3);
     b.jgt(5, max_end as i32, done);
     b.add(1, 5);
     b.mov(3, 4);
     b.call(HELPER_PROBE_READ_KERNEL);
     b.ldx(Sz::DW, 1, 10, fr.rec());
-    b.ldx(Sz::W, 2, 1, ENTRY_META_LEN as i64);
+    b.ldx(Sz::H, 2, 1, ENTRY_META_LEN as i64);
     stored_size(b, 2, cap, 0);
-    b.ldx(Sz::W, 3, 1, HDR_SIZE as i64);
+    b.rsh_imm(2, 3);
+    b.ldx(Sz::H, 3, 1, HDR_SIZE as i64);
     b.add(3, 2);
-    b.stx(Sz::W, 1, HDR_SIZE as i64, 3);
+    b.stx(Sz::H, 1, HDR_SIZE as i64, 3);
     b.bind(done);
 }
 
@@ -509,31 +519,44 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
         cfg,
         fr,
         (RecordKind::Entry, 0, 0),
-        entry_size(cfg),
+        (NEST_FRAME_LEN, entry_size(cfg)),
         no_room,
     );
-    // r0 = state, r1 = offset, r2 = record.
+    // r0 = state, r1 = offset of the nesting frame, r2 = record.
+    b.st(Sz::W, 2, ENTRY_PROG as i64, cfg.prog_id as i32);
     b.ldx(Sz::DW, 3, 0, STATE_CPU_SEQ as i64);
     b.add_imm(3, 1);
     b.stx(Sz::DW, 0, STATE_CPU_SEQ as i64, 3);
     b.stx(Sz::DW, 2, ENTRY_CPU_SEQ as i64, 3);
     b.ldx(Sz::W, 3, 0, STATE_CPU as i64);
     b.stx(Sz::W, 2, ENTRY_CPU as i64, 3);
+    b.ldx(Sz::DW, 3, 0, STATE_LOST as i64);
+    b.stx(Sz::DW, 2, ENTRY_LOST as i64, 3);
+    // The nesting frame keeps the enclosing invocation's bookkeeping.
+    let frame = -(NEST_FRAME_LEN as i64);
     b.ldx(Sz::DW, 3, 0, STATE_START as i64);
-    b.stx(Sz::DW, 2, ENTRY_PREV_START as i64, 3);
+    b.stx(Sz::DW, 2, frame + NEST_PREV_START as i64, 3);
     b.ldx(Sz::DW, 3, 0, STATE_NREC as i64);
-    b.stx(Sz::DW, 2, ENTRY_PREV_NREC as i64, 3);
+    b.stx(Sz::DW, 2, frame + NEST_PREV_NREC as i64, 3);
+    // The records start after the frame ([`commit`] adds the entry's size).
+    b.add_imm(1, NEST_FRAME_LEN as i32);
     b.stx(Sz::DW, 0, STATE_START as i64, 1);
+    b.stx(Sz::DW, 0, STATE_OFF as i64, 1);
     b.st(Sz::DW, 0, STATE_NREC as i64, 0);
+    let ctx_len = cfg.ctx.image_len();
+    let (pkt_cap, meta_cap) = packet_caps(cfg);
+    b.st(Sz::W, 2, ENTRY_CTX_LEN as i64, ctx_len as i32);
+    b.st(Sz::W, 2, ENTRY_PKT_CAP as i64, pkt_cap as i32);
+    // Metadata length (none yet) and capacity, u16 each.
+    b.st(
+        Sz::W,
+        2,
+        ENTRY_META_LEN as i64,
+        (NO_META as u32 | meta_cap << 16) as i32,
+    );
     b.call(HELPER_KTIME_GET_NS);
     b.ldx(Sz::DW, 1, 10, fr.rec());
     b.stx(Sz::DW, 1, ENTRY_TIME as i64, 0);
-    let ctx_len = cfg.ctx.image_len();
-    let (pkt_cap, meta_cap) = packet_caps(cfg);
-    b.st(Sz::W, 1, ENTRY_CTX_LEN as i64, ctx_len as i32);
-    b.st(Sz::W, 1, ENTRY_PKT_CAP as i64, pkt_cap as i32);
-    b.st(Sz::W, 1, ENTRY_META_CAP as i64, meta_cap as i32);
-    b.st(Sz::W, 1, ENTRY_META_LEN as i64, NO_PACKET as i32);
     match &cfg.ctx {
         CtxCapture::Fields { image_len, fields } => {
             // The scratch buffer holds old records: clear the image first.
@@ -590,15 +613,14 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
         cfg,
         fr,
         (RecordKind::Entry, FLAG_TAIL_ENTRY, 0),
-        ENTRY_CTX,
+        (0, TAIL_ENTRY_LEN),
         tail_lost,
     );
-    b.st(Sz::DW, 2, ENTRY_TIME as i64, 0);
-    b.st(Sz::W, 2, ENTRY_CTX_LEN as i64, 0);
-    b.st(Sz::W, 2, ENTRY_PKT_LEN as i64, NO_PACKET as i32);
-    b.st(Sz::W, 2, ENTRY_PKT_CAP as i64, 0);
-    b.st(Sz::W, 2, ENTRY_META_LEN as i64, NO_PACKET as i32);
-    b.st(Sz::W, 2, ENTRY_META_CAP as i64, 0);
+    b.st(Sz::W, 2, ENTRY_PROG as i64, cfg.prog_id as i32);
+    b.st(Sz::W, 2, ENTRY_CPU as i64, 0);
+    b.st(Sz::DW, 2, ENTRY_CPU_SEQ as i64, 0);
+    b.ldx(Sz::DW, 3, 0, STATE_LOST as i64);
+    b.stx(Sz::DW, 2, ENTRY_LOST as i64, 3);
     commit(&mut b, fr);
     b.ja(end);
     b.bind(tail_lost);
@@ -618,7 +640,7 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
 /// Largest size of an exit record.
 pub fn exit_size(cfg: &ProbeConfig) -> usize {
     if cfg.packet_unchanged {
-        EXIT_PKT
+        EXIT_UNCHANGED_LEN
     } else {
         EXIT_PKT + pad8(packet_caps(cfg).0 as usize)
     }
@@ -649,16 +671,15 @@ pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
         cfg,
         fr,
         (RecordKind::Exit, flags, insn),
-        exit_size(cfg),
+        (0, exit_size(cfg)),
         no_room,
     );
     b.ldx(Sz::DW, 3, 10, fr.r0());
     b.stx(Sz::DW, 2, EXIT_R0 as i64, 3);
+    b.ldx(Sz::DW, 3, 0, STATE_LOST as i64);
+    b.stx(Sz::DW, 2, EXIT_LOST as i64, 3);
     let cap = packet_caps(cfg).0;
-    if cfg.packet_unchanged {
-        b.st(Sz::W, 2, EXIT_PKT_CAP as i64, 0);
-        b.st(Sz::W, 2, EXIT_PKT_LEN as i64, NO_PACKET as i32);
-    } else {
+    if !cfg.packet_unchanged {
         b.st(Sz::W, 2, EXIT_PKT_CAP as i64, cap as i32);
         capture_packet(
             &mut b,
@@ -698,17 +719,22 @@ pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
     b.add(3, 2);
     b.stx(Sz::DW, 1, STATE_LOST as i64, 3);
 
-    // The enclosing invocation's records end where this one's started.
+    // The enclosing invocation's records end at this one's nesting frame,
+    // which says where they start and how many they are.
     b.bind(pop);
     b.ldx(Sz::DW, 1, 10, fr.state());
     b.ldx(Sz::DW, 2, 1, STATE_START as i64);
     b.jgt(2, cfg.scratch as i32, reset);
-    b.stx(Sz::DW, 1, STATE_OFF as i64, 2);
+    b.jlt(2, NEST_FRAME_LEN as i32, reset);
+    b.mov(4, 2);
+    b.add_imm(4, -(NEST_FRAME_LEN as i32));
+    b.stx(Sz::DW, 1, STATE_OFF as i64, 4);
     b.mov(3, 1);
     b.add(3, 2);
-    b.ldx(Sz::DW, 4, 3, (STATE_BUF + ENTRY_PREV_START) as i64);
+    let frame = STATE_BUF as i64 - NEST_FRAME_LEN as i64;
+    b.ldx(Sz::DW, 4, 3, frame + NEST_PREV_START as i64);
     b.stx(Sz::DW, 1, STATE_START as i64, 4);
-    b.ldx(Sz::DW, 4, 3, (STATE_BUF + ENTRY_PREV_NREC) as i64);
+    b.ldx(Sz::DW, 4, 3, frame + NEST_PREV_NREC as i64);
     b.stx(Sz::DW, 1, STATE_NREC as i64, 4);
     b.ja(end);
     // Bookkeeping out of bounds (cannot happen): start afresh.
@@ -814,22 +840,21 @@ fn after_call(
     if returns_value {
         b.stx(Sz::DW, 10, fr.r0(), 0);
     }
+    let flags = match kind {
+        CallKind::Helper => 0,
+        CallKind::Kfunc => FLAG_KFUNC,
+    };
     let end = begin(
         &mut b,
         cfg,
         fr,
-        RecordKind::Helper,
+        (RecordKind::Helper, flags),
         insn,
         helper_size(outputs),
         &|_| {},
     );
     b.st(Sz::W, 0, HELPER_ID as i64, helper_id as i32);
-    let kind_byte = match kind {
-        CallKind::Helper => 0,
-        CallKind::Kfunc => 1,
-    };
-    b.st(Sz::B, 0, HELPER_CALL_KIND as i64, kind_byte);
-    b.st(Sz::B, 0, HELPER_N_OUT as i64, outputs.len() as i32);
+    b.st(Sz::W, 0, HELPER_N_OUT as i64, outputs.len() as i32);
     if returns_value {
         b.ldx(Sz::DW, 2, 10, fr.r0());
         b.stx(Sz::DW, 0, HELPER_R0 as i64, 2);
@@ -842,20 +867,24 @@ fn after_call(
         let found = b.new_label();
         b.jne(2, 0, found);
         b.st(Sz::B, 0, HELPER_N_OUT as i64, 0);
-        b.st(Sz::W, 0, HDR_SIZE as i64, HELPER_OUTPUTS as i32);
+        b.st(Sz::H, 0, HDR_SIZE as i64, (HELPER_OUTPUTS / 8) as i32);
         b.ja(done);
         b.bind(found);
     }
     let mut off = HELPER_OUTPUTS as i64;
     for o in outputs {
         b.ldx(Sz::DW, 1, 10, fr.rec());
-        b.st(Sz::B, 1, off + OUT_ARG as i64, o.arg as i32);
-        b.st(Sz::W, 1, off + OUT_CAP as i64, o.cap as i32);
+        b.st(
+            Sz::W,
+            1,
+            off + OUT_CAP_ARG as i64,
+            out_cap_arg(o.cap, o.arg),
+        );
         match o.size {
             SizeSource::Const(n) => b.mov_imm(2, n as i32),
             SizeSource::Arg(n) => b.ldx(Sz::DW, 2, 10, fr.arg(n)),
         }
-        b.stx(Sz::DW, 1, off + OUT_LEN as i64, 2);
+        b.stx(Sz::W, 1, off + OUT_LEN as i64, 2);
         b.clamp(2, o.cap);
         b.add_imm(1, (off as usize + OUT_HEADER_LEN) as i32);
         let skip = b.new_label();
@@ -901,7 +930,7 @@ pub fn before_tail_call(cfg: &ProbeConfig, fr: Frame, insn: u32, map: Option<u32
         &mut b,
         cfg,
         fr,
-        RecordKind::TailCall,
+        (RecordKind::TailCall, 0),
         insn,
         TAIL_LEN,
         &|b: &mut Block| {
@@ -949,7 +978,7 @@ pub fn after_btf_load(cfg: &ProbeConfig, fr: Frame, site: &BtfLoadSite) -> Block
         &mut b,
         cfg,
         fr,
-        RecordKind::BtfLoad,
+        (RecordKind::BtfLoad, 0),
         site.insn as u32,
         BTF_LOAD_LEN,
         &|_| {},

@@ -332,23 +332,24 @@ fn helper_records_carry_original_indices_and_right_sizes() {
     let out = instrument(&p, &[16, 0, 8], &maps(), &cfg(PacketAccess::Xdp)).unwrap();
     let new = check(&out.program.insns).unwrap();
     // Collect (record insn index written, record size) per probe: the
-    // header's stores of HDR_INSN and HDR_SIZE through the record (r2).
+    // header's stores through the record (r2) of its first word (kind,
+    // flags, size in 8-byte units), then of HDR_INSN.
     let mut headers = Vec::new();
-    let mut last_insn = None;
+    let mut last_size = None;
     for insn in new.insns.iter().flatten() {
         match *insn {
             Insn::Store {
                 dst: 2,
                 off,
-                src: Operand::Imm(i),
+                src: Operand::Imm(w),
                 ..
-            } if off == HDR_INSN => last_insn = Some(i),
+            } if off == HDR_KIND => last_size = Some(((w as u32) >> 16) as i32 * 8),
             Insn::Store {
                 dst: 2,
                 off,
-                src: Operand::Imm(size),
+                src: Operand::Imm(i),
                 ..
-            } if off == HDR_SIZE => headers.push((last_insn.take().unwrap(), Some(size))),
+            } if off == HDR_INSN => headers.push((i, Some(last_size.take().unwrap()))),
             _ => {}
         }
     }
@@ -363,7 +364,7 @@ fn helper_records_carry_original_indices_and_right_sizes() {
     );
     assert_eq!(
         headers[1].1.unwrap() as usize,
-        ENTRY_CTX,
+        TAIL_ENTRY_LEN,
         "a tail entry has no packet"
     );
     let size_of = |insn: i32| headers.iter().find(|h| h.0 == insn).unwrap().1.unwrap();
@@ -394,11 +395,12 @@ fn tail_call_probe_names_the_program_array_and_restores_arguments() {
         .iter()
         .flatten()
         .find_map(|i| match *i {
+            // The tail-call probe writes its payload through r0.
             Insn::Store {
                 size: bpfrr_trace::isa::Size::W,
+                dst: 0,
                 off,
                 src: Operand::Imm(m),
-                ..
             } if off == TAIL_MAP => Some(m),
             _ => None,
         })
@@ -651,7 +653,11 @@ fn btf_loads_are_recorded_with_their_live_registers_kept() {
             matches!(*i, Insn::Store { dst: 0 | 2, off: o, src: Operand::Imm(x), .. } if o == off && x == v)
         })
     };
-    assert!(has_store(&probe, HDR_KIND, RecordKind::BtfLoad as i32));
+    assert!(has_store(
+        &probe,
+        HDR_KIND,
+        header_word(RecordKind::BtfLoad, 0, BTF_LOAD_LEN)
+    ));
     assert!(has_store(&probe, HDR_INSN, 2));
     assert!(probe.iter().any(|i| matches!(
         *i,
@@ -677,16 +683,17 @@ fn btf_loads_are_recorded_with_their_live_registers_kept() {
             .any(|i| matches!(*i, Insn::Store { dst: 10, off, .. } if kept_slots.contains(&off))),
         "no register is kept around the load into r7"
     );
-    // The kfunc probe: a helper record of call kind 1 (kfunc) with its BTF id.
+    // The kfunc probe: a helper record flagged kfunc, with its BTF id.
     let at5 = out.orig_to_new[5] as usize;
     let probe5: Vec<Insn> = (at5 + 1..out.orig_to_new[6] as usize)
         .filter_map(|i| new.insns[i])
         .collect();
     assert!(has_store(&probe5, HELPER_ID, 777));
-    assert!(probe5.iter().any(|i| matches!(
-        *i,
-        Insn::Store { dst: 0, off, src: Operand::Imm(1), size: bpfrr_trace::isa::Size::B } if off == HELPER_CALL_KIND
-    )));
+    assert!(has_store(
+        &probe5,
+        HDR_KIND,
+        header_word(RecordKind::Helper, FLAG_KFUNC, HELPER_OUTPUTS)
+    ));
     // A void kfunc: r0 is neither saved nor restored.
     let mut c = btf_cfg();
     c.sites.kfuncs[0].returns_value = false;
