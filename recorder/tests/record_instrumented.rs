@@ -340,3 +340,49 @@ fn the_largest_snap_length_loads() {
         }
     }
 }
+
+/// XDP probes copy short packets with direct packet loads (8 bytes at a
+/// time, then 4, 2, 1) and longer ones with `bpf_xdp_load_bytes`: every
+/// length around the direct-copy limit and every remainder modulo 8 is
+/// recorded byte for byte, and a snap length below the limit cuts the
+/// packet at its capture (the real length kept).
+#[test]
+fn xdp_packets_of_every_short_length_are_recorded_exactly() {
+    use bpfrr_recorder::instrument::XDP_DIRECT_COPY_MAX;
+    if !common::kernel_tests_enabled("xdp_packets_of_every_short_length_are_recorded_exactly") {
+        return;
+    }
+    let obj = samples().join("xdp_fw.bpf.o");
+    let limit = XDP_DIRECT_COPY_MAX as usize;
+    for snaplen in [None, Some(61u32)] {
+        let p = prepare(
+            &obj,
+            &PrepareOptions {
+                snaplen,
+                ..opts("xdp_firewall")
+            },
+        )
+        .unwrap();
+        let mut ring = RingReader::new(&p.bpfrr.ringbuf).unwrap();
+        let mut asm = Assembler::new();
+        for len in (14..=limit + 9).chain([1500]) {
+            let frame: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let input = RunInput::Packet {
+                frame: &frame,
+                ctx: None,
+            };
+            run(&p.programs[0].fd, RunKind::Xdp, input, 1).unwrap();
+            let invs = drain(&mut ring, &mut asm);
+            assert_eq!(invs.len(), 1, "{len}: one invocation");
+            // The capture is the snap length rounded up to 8 bytes.
+            let keep = snaplen.map_or(len, |s| len.min((s as usize).next_multiple_of(8)));
+            assert_eq!(
+                invs[0].packet.as_deref(),
+                Some(&frame[..keep]),
+                "{len} bytes, snap length {snaplen:?}"
+            );
+            let cut = (keep < len).then_some(len as u32);
+            assert_eq!(invs[0].packet_truncated_from, cut, "{len}");
+        }
+    }
+}

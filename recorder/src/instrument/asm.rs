@@ -151,6 +151,12 @@ impl Block {
         self.push(CLASS_JMP | op | SRC_K, dst, 0, 0, imm);
     }
 
+    /// `if dst > src goto target` (unsigned)
+    pub fn jgt_reg(&mut self, dst: u8, src: u8, target: Label) {
+        self.fixups.push((self.insns.len(), target));
+        self.push(CLASS_JMP | JMP_JGT | SRC_X, dst, src, 0, 0);
+    }
+
     /// `if dst == imm goto target`
     pub fn jeq(&mut self, dst: u8, imm: i32, target: Label) {
         self.jump(JMP_JEQ, dst, imm, target);

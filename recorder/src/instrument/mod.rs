@@ -41,6 +41,7 @@ use bpfrr_trace::object::{FuncInfo, LineInfo, LinkedFunction, LinkedProgram};
 use dataflow::Val;
 pub use probes::{
     CtxCapture, CtxField, OutputPlan, PacketAccess, ProbeConfig, SCRATCH_BYTES, SizeSource,
+    XDP_DIRECT_COPY_MAX,
 };
 pub use sites::{BtfLoadSite, KfuncSite, LogSites, find_sites};
 
