@@ -386,3 +386,65 @@ fn xdp_packets_of_every_short_length_are_recorded_exactly() {
         }
     }
 }
+
+/// An invocation that starts while another is in flight on its CPU (an
+/// interrupt running a program in the middle of another): its records go
+/// after the outer invocation's, behind a nesting frame, leave as a blob
+/// of their own, and its exit gives the scratch buffer back exactly as it
+/// was (the outer invocation's records and bookkeeping untouched). The
+/// outer invocation is simulated by writing its bookkeeping and records
+/// into every CPU's state before the run.
+#[test]
+fn a_nested_invocation_leaves_the_outer_one_as_it_was() {
+    use bpfrr_recorder::sys::possible_cpus;
+    use wire::{STATE_BUF, STATE_NREC, STATE_OFF, STATE_START};
+    if !common::kernel_tests_enabled("a_nested_invocation_leaves_the_outer_one_as_it_was") {
+        return;
+    }
+    let p = prepare(&samples().join("xdp_fw.bpf.o"), &opts("xdp_firewall")).unwrap();
+    let mut ring = RingReader::new(&p.bpfrr.ringbuf).unwrap();
+    let mut asm = Assembler::new();
+    // The outer invocation: its frame at 0, 184 bytes of records after it.
+    let (start, off, nrec) = (16u64, 200u64, 3u64);
+    let put = |v: &mut [u8], at: i16, x: u64| {
+        v[at as usize..at as usize + 8].copy_from_slice(&x.to_le_bytes())
+    };
+    let outer = |v: &[u8]| v[STATE_BUF as usize + 16..STATE_BUF as usize + 200].to_vec();
+    for cpu in 0..possible_cpus() as u32 {
+        let key = cpu.to_le_bytes();
+        let mut v = p.bpfrr.state.lookup(&key).unwrap().unwrap();
+        put(&mut v, STATE_START, start);
+        put(&mut v, STATE_OFF, off);
+        put(&mut v, STATE_NREC, nrec);
+        v[STATE_BUF as usize + 16..STATE_BUF as usize + 200].fill(0xab);
+        p.bpfrr.state.update(&key, &v, 0).unwrap();
+    }
+    let frame: Vec<u8> = inputs("xdp_fw").remove(0).1;
+    let input = RunInput::Packet {
+        frame: &frame,
+        ctx: None,
+    };
+    run(&p.programs[0].fd, RunKind::Xdp, input, 1).unwrap();
+    let invs = drain(&mut ring, &mut asm);
+    assert_eq!(invs.len(), 1, "the nested invocation leaves on its own");
+    assert!(!invs[0].partial);
+    assert_eq!(invs[0].packet.as_deref(), Some(&frame[..]));
+    let get =
+        |v: &[u8], at: i16| u64::from_le_bytes(v[at as usize..at as usize + 8].try_into().unwrap());
+    for cpu in 0..possible_cpus() as u32 {
+        let v = p.bpfrr.state.lookup(&cpu.to_le_bytes()).unwrap().unwrap();
+        assert_eq!(
+            (
+                get(&v, STATE_START),
+                get(&v, STATE_OFF),
+                get(&v, STATE_NREC)
+            ),
+            (start, off, nrec),
+            "CPU {cpu}: the outer invocation's bookkeeping is back"
+        );
+        assert!(
+            outer(&v).iter().all(|&b| b == 0xab),
+            "CPU {cpu}: its records are untouched"
+        );
+    }
+}
