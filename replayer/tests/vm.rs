@@ -1609,3 +1609,55 @@ fn straight_line_register_writes_and_stores_record_their_exact_old_values() {
     }
     assert_eq!(lm.state(), &snapshots[0]);
 }
+
+#[test]
+fn loads_of_every_size_near_the_stack_top_agree_running_stepping_and_logging() {
+    // Loads read eight bytes and mask them when the region holds eight from
+    // the address, else the exact bytes (the last seven of a stack frame).
+    let mut slots = Vec::new();
+    slots.extend(lddw(1, 0x1122_3344_5566_7788));
+    slots.extend(lddw(2, 0x99aa_bbcc_ddee_ff01));
+    slots.extend([stx(SIZE_DW, 10, 1, -16), stx(SIZE_DW, 10, 2, -8), mov(0, 0)]);
+    let mut want = 0u64;
+    let stack: Vec<u8> = [0x1122_3344_5566_7788u64, 0x99aa_bbcc_ddee_ff01]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    for (size, n) in [(SIZE_B, 1), (SIZE_H, 2), (SIZE_W, 4), (SIZE_DW, 8)] {
+        for off in -16i16..=-(n as i16) {
+            slots.extend([
+                ldx(size, 3, 10, off),
+                alu64(ALU_LSH, 0, 3),
+                alu64r(ALU_XOR, 0, 3),
+            ]);
+            let at = (16 + off) as usize;
+            let mut a = [0u8; 8];
+            a[..n].copy_from_slice(&stack[at..at + n]);
+            want = (want << 3) ^ u64::from_le_bytes(a);
+        }
+    }
+    slots.push(exit());
+    assert_eq!(r0(&slots), want);
+
+    let mut m = Machine::new(program(&slots));
+    m.start(0, &Context::none()).unwrap();
+    let stepped = loop {
+        match m.step(&mut NoHelpers).outcome {
+            StepOutcome::Running => {}
+            StepOutcome::Exited(r0) => break r0,
+            StepOutcome::Faulted(f) => panic!("{f}"),
+        }
+    };
+    let mut lm = Machine::new(program(&slots));
+    lm.start(0, &Context::none()).unwrap();
+    let mut log = StepLog::new();
+    assert_eq!(
+        lm.run_logged(&mut NoHelpers, u64::MAX, &mut log).unwrap(),
+        RunStop::Exited(want)
+    );
+    assert_eq!(stepped, want);
+    assert_eq!((lm.steps(), log.len() as u64), (m.steps(), m.steps()));
+    // A load one byte past the frame's top still faults.
+    let f = run(&[ldx(SIZE_H, 0, 10, -1), exit()]).unwrap_err();
+    assert!(matches!(f.kind, FaultKind::OutOfBounds { .. }), "{f}");
+}
