@@ -1534,3 +1534,130 @@ fn a_logged_run_holds_every_step_and_undoes_exactly() {
     assert_eq!(lm.state(), &snapshots[0]);
     assert!(log.is_empty());
 }
+
+#[test]
+fn straight_line_register_writes_and_stores_record_their_exact_old_values() {
+    // The straight-line loop records register writes and stores as plain
+    // data (`push_reg`/`push_store`); single steps and logged runs must
+    // both report each one with the value or bytes it replaced.
+    let mut slots = Vec::new();
+    slots.extend(lddw(1, 0x1122_3344_5566_7788));
+    slots.extend([
+        stx(SIZE_DW, 10, 1, -8), // stack bytes -8..0: 88 77 66 55 44 33 22 11
+        mov(2, 0x1aa),
+        stx(SIZE_B, 10, 2, -8),  // replaces 0x88
+        stx(SIZE_H, 10, 2, -6),  // replaces 66 55
+        stx(SIZE_W, 10, 2, -4),  // replaces 44 33 22 11
+        st(SIZE_DW, 10, -8, -2), // replaces aa 77 aa 01 aa 01 00 00
+        ldx(SIZE_W, 0, 10, -8),
+        exit(),
+    ]);
+    let top = 512u32; // the stack depth the machine assumes without BTF
+    let store = |offset: u32, len: u8, old: u64| {
+        Effect::Store(SmallWrite {
+            region: ids::STACK0,
+            offset,
+            len,
+            old,
+        })
+    };
+    let expected = vec![
+        vec![Effect::Reg { reg: 1, old: 0 }],
+        vec![store(top - 8, 8, 0)],
+        vec![Effect::Reg { reg: 2, old: 0 }],
+        vec![store(top - 8, 1, 0x88)],
+        vec![store(top - 6, 2, 0x5566)],
+        vec![store(top - 4, 4, 0x1122_3344)],
+        vec![store(top - 8, 8, 0x0000_01aa_01aa_77aa)],
+        vec![Effect::Reg { reg: 0, old: 0 }],
+        vec![],
+    ];
+
+    let mut m = Machine::new(program(&slots));
+    m.start(0, &Context::none()).unwrap();
+    let mut snapshots = vec![m.state().clone()];
+    let mut stepped = Vec::new();
+    loop {
+        let s = m.step(&mut NoHelpers);
+        stepped.push(s.effects.iter().cloned().collect::<Vec<_>>());
+        snapshots.push(m.state().clone());
+        if s.outcome != StepOutcome::Running {
+            assert_eq!(s.outcome, StepOutcome::Exited(0xffff_fffe));
+            break;
+        }
+    }
+    assert_eq!(stepped, expected);
+
+    let mut lm = Machine::new(program(&slots));
+    lm.start(0, &Context::none()).unwrap();
+    let mut log = StepLog::new();
+    assert_eq!(
+        lm.run_logged(&mut NoHelpers, u64::MAX, &mut log).unwrap(),
+        RunStop::Exited(0xffff_fffe)
+    );
+    let logged: Vec<Vec<Effect>> = (0..log.len())
+        .map(|i| log.step(i).unwrap().2.map(|e| e.into_owned()).collect())
+        .collect();
+    assert_eq!(logged, expected);
+    while lm.undo_logged(&mut log) {
+        assert_eq!(
+            lm.state(),
+            &snapshots[log.len()],
+            "undoing step {}",
+            log.len()
+        );
+    }
+    assert_eq!(lm.state(), &snapshots[0]);
+}
+
+#[test]
+fn loads_of_every_size_near_the_stack_top_agree_running_stepping_and_logging() {
+    // Loads read eight bytes and mask them when the region holds eight from
+    // the address, else the exact bytes (the last seven of a stack frame).
+    let mut slots = Vec::new();
+    slots.extend(lddw(1, 0x1122_3344_5566_7788));
+    slots.extend(lddw(2, 0x99aa_bbcc_ddee_ff01));
+    slots.extend([stx(SIZE_DW, 10, 1, -16), stx(SIZE_DW, 10, 2, -8), mov(0, 0)]);
+    let mut want = 0u64;
+    let stack: Vec<u8> = [0x1122_3344_5566_7788u64, 0x99aa_bbcc_ddee_ff01]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    for (size, n) in [(SIZE_B, 1), (SIZE_H, 2), (SIZE_W, 4), (SIZE_DW, 8)] {
+        for off in -16i16..=-(n as i16) {
+            slots.extend([
+                ldx(size, 3, 10, off),
+                alu64(ALU_LSH, 0, 3),
+                alu64r(ALU_XOR, 0, 3),
+            ]);
+            let at = (16 + off) as usize;
+            let mut a = [0u8; 8];
+            a[..n].copy_from_slice(&stack[at..at + n]);
+            want = (want << 3) ^ u64::from_le_bytes(a);
+        }
+    }
+    slots.push(exit());
+    assert_eq!(r0(&slots), want);
+
+    let mut m = Machine::new(program(&slots));
+    m.start(0, &Context::none()).unwrap();
+    let stepped = loop {
+        match m.step(&mut NoHelpers).outcome {
+            StepOutcome::Running => {}
+            StepOutcome::Exited(r0) => break r0,
+            StepOutcome::Faulted(f) => panic!("{f}"),
+        }
+    };
+    let mut lm = Machine::new(program(&slots));
+    lm.start(0, &Context::none()).unwrap();
+    let mut log = StepLog::new();
+    assert_eq!(
+        lm.run_logged(&mut NoHelpers, u64::MAX, &mut log).unwrap(),
+        RunStop::Exited(want)
+    );
+    assert_eq!(stepped, want);
+    assert_eq!((lm.steps(), log.len() as u64), (m.steps(), m.steps()));
+    // A load one byte past the frame's top still faults.
+    let f = run(&[ldx(SIZE_H, 0, 10, -1), exit()]).unwrap_err();
+    assert!(matches!(f.kind, FaultKind::OutOfBounds { .. }), "{f}");
+}

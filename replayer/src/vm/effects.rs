@@ -80,6 +80,19 @@ fn push_grow<T>(v: &mut Vec<T>, x: T) {
 pub(crate) trait EffectSink {
     fn push(&mut self, e: Effect);
     fn len(&self) -> usize;
+    /// `push(Effect::Reg { reg, old })`. The straight-line loop records
+    /// through this and `push_store`: sinks that keep plain data
+    /// (`StepLog`, a single step's slot) then never build an `Effect`,
+    /// whose drop code was a call per logged step (7 % of a logged run).
+    #[inline(always)]
+    fn push_reg(&mut self, reg: u8, old: u64) {
+        self.push(Effect::Reg { reg, old })
+    }
+    /// `push(Effect::Store(w))`; see `push_reg`.
+    #[inline(always)]
+    fn push_store(&mut self, w: SmallWrite) {
+        self.push(Effect::Store(w))
+    }
 }
 
 impl EffectSink for EffectList {
@@ -124,6 +137,16 @@ impl EffectSink for OneEffect {
     #[inline(always)]
     fn len(&self) -> usize {
         self.0.is_some() as usize
+    }
+    #[inline(always)]
+    fn push_reg(&mut self, reg: u8, old: u64) {
+        debug_assert!(self.0.is_none(), "a straight-line step makes one change");
+        self.0 = Some(LogEffect::Reg { reg, old });
+    }
+    #[inline(always)]
+    fn push_store(&mut self, w: SmallWrite) {
+        debug_assert!(self.0.is_none(), "a straight-line step makes one change");
+        self.0 = Some(LogEffect::Store(w));
     }
 }
 
@@ -193,6 +216,14 @@ impl EffectSink for LogEffects {
     #[inline(always)]
     fn len(&self) -> usize {
         self.list.len()
+    }
+    #[inline(always)]
+    fn push_reg(&mut self, reg: u8, old: u64) {
+        push_fast(&mut self.list, LogEffect::Reg { reg, old });
+    }
+    #[inline(always)]
+    fn push_store(&mut self, w: SmallWrite) {
+        push_fast(&mut self.list, LogEffect::Store(w));
     }
 }
 

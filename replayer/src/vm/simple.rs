@@ -6,7 +6,7 @@
 //! fields, packet loads, may_goto, a memory access that faults) stops it,
 //! and the general loop in `interp.rs` runs that instruction.
 
-use super::effects::{Control, Effect, EffectSink, StepMark, push_fast};
+use super::effects::{Control, EffectSink, StepMark, push_fast};
 use super::machine::code_address;
 use super::memory::{ContextView, Region, context_load_in, load_plain_in, store_plain_in};
 use super::program::{Op, holds64};
@@ -147,10 +147,7 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
             let v: u64 = $v;
             let i = ($d & 15) as usize;
             if REC {
-                log.push(Effect::Reg {
-                    reg: $d,
-                    old: regs[i],
-                });
+                log.push_reg($d, regs[i]);
             }
             regs[i] = v;
         }};
@@ -168,7 +165,7 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
             match store_plain_in::<REC>(regions, $addr, $size as usize, $v) {
                 Some(undo) => {
                     if REC && let Some(u) = undo {
-                        log.push(Effect::Store(u));
+                        log.push_store(u);
                     }
                 }
                 None => break SimpleStop::General,
