@@ -16,8 +16,11 @@
 //!   scalar), so filled pointers are as good as the originals.
 //! - Records are appended to this CPU's scratch buffer (the `bpfrr_state`
 //!   value of the CPU: map lookups of an array are inlined by the verifier,
-//!   so appending costs no helper call); the exit probe sends the
-//!   invocation's records with one `bpf_ringbuf_output` of the bytes used.
+//!   so appending costs no helper call); the exit probe of an outermost
+//!   invocation commits its records and sends the committed invocations
+//!   with one `bpf_ringbuf_output` once they make a batch, a nested
+//!   invocation's exit sends its own records at once, and the [`flush`]
+//!   program sends a quiet CPU's partial batch (see `crate::wire`).
 //! - A record that does not fit in the scratch buffer, and an invocation
 //!   the ring buffer has no room for, bump the per-CPU `lost` counter (by
 //!   the number of records): the program's behaviour never depends on
@@ -267,17 +270,17 @@ fn bump(b: &mut Block, fr: Frame, field: i16, imm: i32) {
 }
 
 /// With r0 = the state value: the record of at most `max_size` bytes at
-/// the scratch buffer's next free byte plus `lead` (room the caller keeps
-/// before the record), when it fits (else jump to `no_room`). Leaves r2 =
-/// the record (also in `fr.rec()`), r1 = the offset of the free byte in
-/// the buffer, r0 unchanged; writes the header (size `max_size`, to be
-/// corrected by variable-size records before [`commit`]).
+/// the scratch buffer's next free byte, when it fits (else jump to
+/// `no_room`). Leaves r2 = the record (also in `fr.rec()`), r1 = the
+/// offset of the free byte in the buffer, r0 unchanged; writes the header
+/// (size `max_size`, to be corrected by variable-size records before
+/// [`commit`]).
 fn reserve(
     b: &mut Block,
     cfg: &ProbeConfig,
     fr: Frame,
     (kind, flags, insn): (RecordKind, u8, u32),
-    (lead, max_size): (usize, usize),
+    max_size: usize,
     no_room: Label,
 ) {
     if max_size > MAX_RECORD_LEN {
@@ -285,10 +288,10 @@ fn reserve(
         b.ja(no_room);
         return;
     }
-    check_room(b, cfg, lead + max_size, no_room);
+    check_room(b, cfg, max_size, no_room);
     b.mov(2, 0);
     b.add(2, 1);
-    b.add_imm(2, STATE_BUF as i32 + lead as i32);
+    b.add_imm(2, STATE_BUF as i32);
     place_header(b, fr, (kind, flags, insn), max_size);
 }
 
@@ -356,7 +359,7 @@ pub fn begin(
     b.ldx(Sz::DW, 0, 10, fr.state());
     b.ldx(Sz::DW, 1, 0, STATE_OVERFLOW as i64);
     b.jne(1, 0, lost);
-    reserve(b, cfg, fr, (kind, flags, insn), (0, size), lost);
+    reserve(b, cfg, fr, (kind, flags, insn), size, lost);
     b.mov(0, 2);
     b.ja(body);
     b.bind(lost);
@@ -698,7 +701,7 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
         cfg,
         fr,
         (RecordKind::Entry, FLAG_TAIL_ENTRY, 0),
-        (0, TAIL_ENTRY_LEN),
+        TAIL_ENTRY_LEN,
         tail_lost,
     );
     b.st(Sz::W, 2, ENTRY_PROG as i64, cfg.prog_id as i32);
@@ -733,9 +736,11 @@ pub fn exit_size(cfg: &ProbeConfig) -> usize {
     }
 }
 
-/// Before an exit of the main function: record r0 and the final packet,
-/// then send the invocation's records to the ring buffer in one piece and
-/// give the scratch buffer back to the enclosing invocation, if any.
+/// Before an exit of the main function: record r0 and the final packet.
+/// An outermost invocation then commits its records, and sends all the
+/// committed ones to the ring buffer in one piece once they reach the
+/// batch size; a nested one sends its records in one piece and gives the
+/// scratch buffer back to the enclosing invocation.
 pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
     let mut b = Block::new();
     let end = b.new_label();
@@ -757,7 +762,7 @@ pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
         cfg,
         fr,
         (RecordKind::Exit, flags, insn),
-        (0, exit_size(cfg)),
+        exit_size(cfg),
         no_room,
     );
     b.ldx(Sz::DW, 3, 10, fr.r0());
