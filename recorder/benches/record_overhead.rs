@@ -182,6 +182,10 @@ mod overhead {
             snaplen,
             hints,
             retarget: None,
+            // `BPFRR_BENCH_BATCH=N`: the probes' batch size in bytes (0: no batching).
+            batch_bytes: std::env::var("BPFRR_BENCH_BATCH")
+                .ok()
+                .and_then(|v| v.parse().ok()),
         };
         let obj = samples().join(format!("{}.bpf.o", case.sample));
         let prepared = prepare::prepare(&obj, &opts).map_err(|e| e.to_string())?;
@@ -194,6 +198,8 @@ mod overhead {
         // Bytes of records per run, from a short instrumented run.
         prepared.fill_prog_arrays(true).map_err(|e| e.to_string())?;
         timed(instrumented, kind, &frame, 100)?;
+        let flush = || prepared.bpfrr.flush().map_err(|e| e.to_string());
+        flush()?;
         let (_, bytes) = drain(&mut ring, &mut asm)?;
         let bytes_per_run = bytes as f64 / 100.0;
         // Chunks that fill at most half the buffer.
@@ -221,6 +227,8 @@ mod overhead {
                 let n = per_chunk.min(RUNS - done);
                 total_ns += timed(instrumented, kind, &frame, n)? * f64::from(n);
                 let t = Instant::now();
+                // As the recorder does after each test run.
+                flush()?;
                 drain(&mut ring, &mut asm)?;
                 drain_total += t.elapsed().as_nanos() as f64;
                 done += n;

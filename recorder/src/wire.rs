@@ -7,15 +7,29 @@
 //!
 //! Transport: the probes append their records to a per-CPU scratch buffer
 //! (the `bpfrr_state` array, one value per CPU: [`STATE_BUF`] bytes of
-//! bookkeeping, then the buffer), and the exit probe sends the whole
-//! invocation with ONE `bpf_ringbuf_output` of the bytes used. A ring buffer
-//! item is therefore a *blob*: one invocation's records back to back, the
-//! first an Entry (which carries the CPU and its sequence number for every
-//! record of the blob). Nested invocations on one CPU (an interrupt running
-//! the program again) stack in the buffer and leave as blobs of their own:
-//! each invocation's records are preceded in the buffer by a
-//! [`NEST_FRAME_LEN`]-byte frame (where the enclosing invocation's records
-//! start, how many it has) that is not sent.
+//! bookkeeping, then the buffer). An invocation's records, back to back,
+//! are a *blob*; its first record is an Entry (which carries the CPU and
+//! its sequence number for every record up to the next Entry that is not a
+//! tail entry). A ring buffer item holds one or more whole blobs:
+//! - Batches: the exit probe of an outermost invocation leaves its blob in
+//!   the buffer, *committed* ([`STATE_COMMITTED`]: blobs back to back from
+//!   offset 0), and sends everything committed with ONE
+//!   `bpf_ringbuf_output` only once it reaches the batch size (a few KiB,
+//!   `ProbeConfig::batch_bytes`), which saves the ring buffer's fixed cost
+//!   per write. A small `raw_tracepoint` *flush program*
+//!   (`crate::instrument::probes::flush`), run by the recorder with
+//!   BPF_PROG_TEST_RUN on each CPU, sends a CPU's committed bytes when no
+//!   invocation is open there ([`STATE_DEPTH`] 0): after every test run,
+//!   on every live poll tick and before the last drain.
+//! - Nested invocations on one CPU (an interrupt running the program in
+//!   the middle of another) stack in the buffer and leave as blobs of their
+//!   own at their exit: each nested invocation's records are preceded in
+//!   the buffer by a [`NEST_FRAME_LEN`]-byte frame (where the enclosing
+//!   invocation's records start, how many it has) that is not sent.
+//!
+//! A batch the ring buffer has no room for is lost whole: every record of
+//! every invocation in it is counted in the CPU's lost counter, and their
+//! sequence numbers leave a gap.
 //!
 //! Every record starts with a [`HEADER_LEN`]-byte header:
 //!
@@ -149,7 +163,18 @@ pub const STATE_NREC: i16 = 48;
 /// Invocations entered on this CPU whose Entry did not fit (their records
 /// are counted as lost until their exit).
 pub const STATE_OVERFLOW: i16 = 56;
-pub const STATE_BUF: i16 = 64;
+/// Invocations open on this CPU (with their Entry in the buffer), plus one
+/// while the flush program runs. Only the code that raised it from 0 (the
+/// outermost invocation's exit, or the flush) may send and reset the
+/// committed bytes.
+pub const STATE_DEPTH: i16 = 64;
+/// End of the committed bytes: finished outermost invocations, back to
+/// back from offset 0, waiting to leave in one ring buffer item.
+pub const STATE_COMMITTED: i16 = 72;
+/// Records in the committed bytes (all counted as lost if their item
+/// finds no room in the ring buffer).
+pub const STATE_COMMITTED_NREC: i16 = 80;
+pub const STATE_BUF: i16 = 88;
 
 /// The frame before an invocation's records in the scratch buffer: the
 /// enclosing invocation's `STATE_START` and `STATE_NREC`, restored at exit.
@@ -374,8 +399,9 @@ pub struct BlobContext {
     pub lost: u64,
 }
 
-/// Decodes one ring buffer item: an invocation's records (the first is
-/// its Entry, which gives every record its CPU and sequence number).
+/// Decodes one ring buffer item: one or more invocations' records (each
+/// starts with its Entry, which gives its records their CPU and sequence
+/// number).
 pub fn decode(blob: &[u8]) -> Result<Vec<Record>, WireError> {
     let mut out = Vec::new();
     let mut off = 0;
@@ -391,12 +417,14 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Record>, WireError> {
                 left: rest.len(),
             });
         }
-        if off == 0 {
-            let kind = r.u8(o(HDR_KIND), "header")?;
-            let flags = r.u8(o(HDR_FLAGS), "header")?;
-            if kind != RecordKind::Entry as u8 || flags & FLAG_TAIL_ENTRY != 0 {
-                return Err(WireError::NoEntry(kind as u16));
-            }
+        let kind = r.u8(o(HDR_KIND), "header")?;
+        let flags = r.u8(o(HDR_FLAGS), "header")?;
+        let starts_blob = kind == RecordKind::Entry as u8 && flags & FLAG_TAIL_ENTRY == 0;
+        if off == 0 && !starts_blob {
+            return Err(WireError::NoEntry(kind as u16));
+        }
+        if starts_blob {
+            // The next invocation of a batch (or the item's first).
             cx.cpu = r.u32(o(ENTRY_CPU), "entry record")?;
             cx.cpu_seq = r.u64(o(ENTRY_CPU_SEQ), "entry record")?;
         }
@@ -892,6 +920,41 @@ mod tests {
         }
         let got = decode(&encode(&recs)).unwrap();
         assert!(got.iter().all(|r| r.header().cpu == 1));
+        assert!(got.iter().all(|r| r.header().cpu_seq == 99));
+    }
+
+    #[test]
+    fn a_batch_of_blobs_gives_each_invocation_the_cpu_and_sequence_of_its_own_entry() {
+        // Three invocations of CPU 1 back to back in one ring buffer item.
+        let mut batch = Vec::new();
+        let mut want = Vec::new();
+        for seq in [99u64, 100, 101] {
+            let mut recs = blob();
+            for r in &mut recs {
+                header_mut(r).cpu_seq = seq;
+            }
+            batch.extend(encode(&recs));
+            want.extend(recs);
+        }
+        assert_eq!(decode(&batch).unwrap(), want);
+        // A tail entry does not start a blob: its records keep the sequence
+        // number of the entry before it.
+        let got = decode(&encode(&[
+            entry(),
+            Record::Entry {
+                header: Header {
+                    flags: FLAG_TAIL_ENTRY,
+                    cpu_seq: 5,
+                    insn: 0,
+                    ..header()
+                },
+                time_ns: 0,
+                ctx: Vec::new(),
+                packet: None,
+                meta: None,
+            },
+        ]))
+        .unwrap();
         assert!(got.iter().all(|r| r.header().cpu_seq == 99));
     }
 

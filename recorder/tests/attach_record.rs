@@ -126,6 +126,47 @@ fn xdp_live_recording_replays_identically() {
     );
 }
 
+/// Three frames, sent once the program is attached, and then no more
+/// traffic: the probes keep the three invocations in the CPU's batch, and
+/// only the flush on the recorder's poll ticks brings them to the trace,
+/// so the recording stops on its count, not on its duration.
+#[test]
+fn xdp_live_recording_gets_the_last_invocations_after_traffic_stops() {
+    if !common::kernel_tests_enabled("xdp_live_recording_gets_the_last_invocations") {
+        return;
+    }
+    let ns = NetNs::create("recxdpl");
+    ns.veth_pair("va", "vb");
+    let out = trace_path("xdp_last");
+    let _rm = RemoveOnDrop(out.clone());
+    let stop = StopConditions {
+        count: Some(3),
+        duration: Some(Duration::from_secs(20)),
+        ..StopConditions::default()
+    };
+    let opts = options("xdp_fw", "xdp_firewall", stop, &out);
+    let spec = AttachSpec::Xdp(XdpTarget::parse("vb:generic").unwrap());
+    let frames = vec![
+        tcp_syn_frame(40000, 23),
+        udp_frame(5000, 53, b"query"),
+        arp_frame(),
+    ];
+    let sent = AtomicBool::new(false);
+    let (report, recorded) = record_while(&opts, spec, Some(&ns), &Interrupt::manual(), || {
+        let attached = ns.run(|| {
+            Command::new("ip")
+                .args(["link", "show", "vb"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("xdp"))
+        });
+        if attached && !sent.swap(true, Ordering::SeqCst) {
+            ns.run(|| send_frames("va", &frames));
+        }
+    });
+    assert_eq!(report.stop, StopReason::Count(3), "{report:?}");
+    assert_eq!(recorded, 3);
+}
+
 #[test]
 fn xdp_live_recording_stops_at_the_first_drop() {
     if !common::kernel_tests_enabled("xdp_live_recording_stops_at_the_first_drop") {

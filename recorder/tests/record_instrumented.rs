@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use bpfrr_recorder::record::assemble::Assembler;
-use bpfrr_recorder::record::prepare::{PrepareOptions, Prepared, prepare};
+use bpfrr_recorder::record::prepare::{BpfrrMaps, PrepareOptions, Prepared, prepare};
 use bpfrr_recorder::record::ringbuf::RingReader;
 use bpfrr_recorder::record::testrun_driver::parse_hex;
 use bpfrr_recorder::testrun::{RunInput, RunKind, run};
@@ -85,7 +85,9 @@ fn inputs(sample: &str) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-fn drain(ring: &mut RingReader, asm: &mut Assembler) -> Vec<Invocation> {
+/// Flushes the batched invocations of every CPU, then reads them.
+fn drain(maps: &BpfrrMaps, ring: &mut RingReader, asm: &mut Assembler) -> Vec<Invocation> {
+    maps.flush().expect("the flush program runs");
     let mut out = Vec::new();
     let mut recs = Vec::new();
     ring.drain(|b| recs.extend(wire::decode(b).expect("records decode")));
@@ -124,7 +126,7 @@ fn compare(sample: &str, program: &str, expect_tail_call: bool) {
             "{sample}/{program} {name}: output packet"
         );
 
-        let invs = drain(&mut ring, &mut asm);
+        let invs = drain(&inst.bpfrr, &mut ring, &mut asm);
         assert_eq!(invs.len(), 1, "{name}: one invocation per run");
         let inv = &invs[0];
         assert!(!inv.partial, "{name}: complete");
@@ -279,6 +281,7 @@ fn records_past_the_scratch_buffer_are_counted_and_the_invocation_is_partial() {
         inline_copy_max: 64,
         reuse_state: true,
         packet_unchanged: false,
+        batch_bytes: 0,
         sites: LogSites::default(),
     };
     let inst = instrument(&linked, &[0], &[], &cfg).unwrap();
@@ -297,7 +300,7 @@ fn records_past_the_scratch_buffer_are_counted_and_the_invocation_is_partial() {
 
     let mut ring = RingReader::new(&maps.ringbuf).unwrap();
     let mut asm = Assembler::new();
-    let mut invs = drain(&mut ring, &mut asm);
+    let mut invs = drain(&maps, &mut ring, &mut asm);
     invs.extend(asm.finish());
     assert_eq!(invs.len(), 1);
     let inv = &invs[0];
@@ -310,7 +313,7 @@ fn records_past_the_scratch_buffer_are_counted_and_the_invocation_is_partial() {
 
     // The scratch buffer is free again: a second run loses the same.
     run(&prog.fd, RunKind::Xdp, input, 1).unwrap();
-    let again = drain(&mut ring, &mut asm);
+    let again = drain(&maps, &mut ring, &mut asm);
     let lost2: u64 = maps.lost_per_cpu().unwrap().iter().map(|(_, n)| n).sum();
     let mut all = again;
     all.extend(asm.finish());
@@ -372,7 +375,7 @@ fn xdp_packets_of_every_short_length_are_recorded_exactly() {
                 ctx: None,
             };
             run(&p.programs[0].fd, RunKind::Xdp, input, 1).unwrap();
-            let invs = drain(&mut ring, &mut asm);
+            let invs = drain(&p.bpfrr, &mut ring, &mut asm);
             assert_eq!(invs.len(), 1, "{len}: one invocation");
             // The capture is the snap length rounded up to 8 bytes.
             let keep = snaplen.map_or(len, |s| len.min((s as usize).next_multiple_of(8)));
@@ -397,7 +400,7 @@ fn xdp_packets_of_every_short_length_are_recorded_exactly() {
 #[test]
 fn a_nested_invocation_leaves_the_outer_one_as_it_was() {
     use bpfrr_recorder::sys::possible_cpus;
-    use wire::{STATE_BUF, STATE_NREC, STATE_OFF, STATE_START};
+    use wire::{STATE_BUF, STATE_DEPTH, STATE_NREC, STATE_OFF, STATE_START};
     if !common::kernel_tests_enabled("a_nested_invocation_leaves_the_outer_one_as_it_was") {
         return;
     }
@@ -416,6 +419,7 @@ fn a_nested_invocation_leaves_the_outer_one_as_it_was() {
         put(&mut v, STATE_START, start);
         put(&mut v, STATE_OFF, off);
         put(&mut v, STATE_NREC, nrec);
+        put(&mut v, STATE_DEPTH, 1);
         v[STATE_BUF as usize + 16..STATE_BUF as usize + 200].fill(0xab);
         p.bpfrr.state.update(&key, &v, 0).unwrap();
     }
@@ -425,7 +429,7 @@ fn a_nested_invocation_leaves_the_outer_one_as_it_was() {
         ctx: None,
     };
     run(&p.programs[0].fd, RunKind::Xdp, input, 1).unwrap();
-    let invs = drain(&mut ring, &mut asm);
+    let invs = drain(&p.bpfrr, &mut ring, &mut asm);
     assert_eq!(invs.len(), 1, "the nested invocation leaves on its own");
     assert!(!invs[0].partial);
     assert_eq!(invs[0].packet.as_deref(), Some(&frame[..]));
@@ -442,9 +446,163 @@ fn a_nested_invocation_leaves_the_outer_one_as_it_was() {
             (start, off, nrec),
             "CPU {cpu}: the outer invocation's bookkeeping is back"
         );
+        assert_eq!(get(&v, STATE_DEPTH), 1, "CPU {cpu}: the outer one is open");
         assert!(
             outer(&v).iter().all(|&b| b == 0xab),
             "CPU {cpu}: its records are untouched"
         );
     }
+}
+
+/// What a batched test run produced: invocations (in ring order), and the
+/// number of ring buffer items they came in.
+fn read_items(ring: &mut RingReader, asm: &mut Assembler) -> (Vec<Invocation>, usize) {
+    let mut recs = Vec::new();
+    let items = ring.drain(|b| recs.extend(wire::decode(b).expect("records decode")));
+    let invs = recs.into_iter().flat_map(|r| asm.push(r)).collect();
+    (invs, items)
+}
+
+/// Per CPU, the sequence numbers of `invs` follow each other.
+fn assert_contiguous_per_cpu(invs: &[Invocation]) {
+    let mut per_cpu: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
+    for i in invs {
+        per_cpu.entry(i.cpu).or_default().push(i.cpu_seq);
+    }
+    for (cpu, seqs) in per_cpu {
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "CPU {cpu}: sequence numbers {seqs:?} are not contiguous"
+        );
+    }
+}
+
+/// One test run repeating the program N times: the exits batch several
+/// invocations per ring buffer item (so fewer items than runs, more than
+/// one), and every invocation is assembled complete, with contiguous
+/// sequence numbers.
+#[test]
+fn repeated_runs_leave_in_batches_of_several_invocations() {
+    if !common::kernel_tests_enabled("repeated_runs_leave_in_batches") {
+        return;
+    }
+    const N: u32 = 200;
+    let p = prepare(&samples().join("xdp_fw.bpf.o"), &opts("xdp_firewall")).unwrap();
+    assert_eq!(
+        p.programs[0].probe_config.batch_bytes,
+        bpfrr_recorder::record::prepare::BATCH_BYTES
+    );
+    let mut ring = RingReader::new(&p.bpfrr.ringbuf).unwrap();
+    let mut asm = Assembler::new();
+    let frame: Vec<u8> = inputs("xdp_fw").remove(0).1;
+    let input = RunInput::Packet {
+        frame: &frame,
+        ctx: None,
+    };
+    run(&p.programs[0].fd, RunKind::Xdp, input, N).unwrap();
+    p.bpfrr.flush().unwrap();
+    let (mut invs, items) = read_items(&mut ring, &mut asm);
+    invs.extend(asm.finish());
+    assert_eq!(invs.len(), N as usize, "every run is recorded");
+    assert!(
+        items > 1 && items < N as usize / 4,
+        "{items} ring buffer items for {N} runs: batches of several invocations"
+    );
+    assert!(
+        invs.iter()
+            .all(|i| !i.partial && i.packet.as_deref() == Some(&frame[..]))
+    );
+    assert_contiguous_per_cpu(&invs);
+    let lost: u64 = p.bpfrr.lost_per_cpu().unwrap().iter().map(|(_, n)| n).sum();
+    assert_eq!(lost, 0);
+}
+
+/// A batch smaller than the batch size stays in the scratch buffer until
+/// the flush program sends it, in one item; a second flush sends nothing.
+#[test]
+fn the_flush_delivers_a_partial_batch() {
+    if !common::kernel_tests_enabled("the_flush_delivers_a_partial_batch") {
+        return;
+    }
+    let p = prepare(&samples().join("xdp_fw.bpf.o"), &opts("xdp_firewall")).unwrap();
+    let mut ring = RingReader::new(&p.bpfrr.ringbuf).unwrap();
+    let mut asm = Assembler::new();
+    let frame: Vec<u8> = inputs("xdp_fw").remove(0).1;
+    let input = RunInput::Packet {
+        frame: &frame,
+        ctx: None,
+    };
+    // Three runs: far below the batch size.
+    run(&p.programs[0].fd, RunKind::Xdp, input, 3).unwrap();
+    let (before, items) = read_items(&mut ring, &mut asm);
+    assert_eq!(
+        (before.len(), items),
+        (0, 0),
+        "nothing sent before the flush"
+    );
+    p.bpfrr.flush().unwrap();
+    let (mut invs, items) = read_items(&mut ring, &mut asm);
+    invs.extend(asm.finish());
+    assert_eq!(invs.len(), 3, "the flush sends the three invocations");
+    assert!(
+        (1..=2).contains(&items),
+        "in one item per CPU the runs used, got {items}"
+    );
+    assert!(invs.iter().all(|i| !i.partial));
+    assert_contiguous_per_cpu(&invs);
+    p.bpfrr.flush().unwrap();
+    assert_eq!(
+        read_items(&mut ring, &mut asm).1,
+        0,
+        "nothing left to flush"
+    );
+}
+
+/// A batch the ring buffer has no room for is lost whole: every record of
+/// every invocation in it is counted, and the invocations that arrive
+/// leave a gap in their CPU's sequence numbers. With a 4 KiB ring buffer
+/// no full batch (at least 4 KiB) ever fits; only the last, partial one,
+/// sent by the flush, arrives.
+#[test]
+fn a_batch_lost_to_a_full_ring_buffer_is_counted_whole() {
+    if !common::kernel_tests_enabled("a_batch_lost_to_a_full_ring_buffer") {
+        return;
+    }
+    const N: u64 = 100;
+    let o = PrepareOptions {
+        buffer_size: Some(4096),
+        ..opts("xdp_firewall")
+    };
+    let p = prepare(&samples().join("xdp_fw.bpf.o"), &o).unwrap();
+    let mut ring = RingReader::new(&p.bpfrr.ringbuf).unwrap();
+    let mut asm = Assembler::new();
+    let frame: Vec<u8> = inputs("xdp_fw").remove(0).1;
+    let input = RunInput::Packet {
+        frame: &frame,
+        ctx: None,
+    };
+    run(&p.programs[0].fd, RunKind::Xdp, input, N as u32).unwrap();
+    p.bpfrr.flush().unwrap();
+    let (mut invs, _) = read_items(&mut ring, &mut asm);
+    invs.extend(asm.finish());
+    assert!(
+        !invs.is_empty() && (invs.len() as u64) < N,
+        "only the last batch arrives, got {} invocations",
+        invs.len()
+    );
+    assert!(invs.iter().all(|i| !i.partial));
+    assert_contiguous_per_cpu(&invs);
+    assert!(
+        invs.iter().all(|i| i.cpu_seq > 1),
+        "the lost batches leave a gap before the invocations that arrived"
+    );
+    // Every run takes the same path: entry, its helper calls, exit.
+    let per_inv = 2 + invs[0].events.len() as u64;
+    assert!(invs.iter().all(|i| 2 + i.events.len() as u64 == per_inv));
+    let lost: u64 = p.bpfrr.lost_per_cpu().unwrap().iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        lost,
+        (N - invs.len() as u64) * per_inv,
+        "every record of every lost invocation is counted"
+    );
 }

@@ -141,6 +141,11 @@ impl Block {
         self.push(0, 0, 0, 0, 0);
     }
 
+    /// `exit`
+    pub fn exit(&mut self) {
+        self.push(CLASS_JMP | JMP_EXIT, 0, 0, 0, 0);
+    }
+
     /// `call helper`
     pub fn call(&mut self, helper: i32) {
         self.push(CLASS_JMP | JMP_CALL, 0, PSEUDO_CALL_HELPER, 0, helper);

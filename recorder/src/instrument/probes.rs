@@ -16,8 +16,11 @@
 //!   scalar), so filled pointers are as good as the originals.
 //! - Records are appended to this CPU's scratch buffer (the `bpfrr_state`
 //!   value of the CPU: map lookups of an array are inlined by the verifier,
-//!   so appending costs no helper call); the exit probe sends the
-//!   invocation's records with one `bpf_ringbuf_output` of the bytes used.
+//!   so appending costs no helper call); the exit probe of an outermost
+//!   invocation commits its records and sends the committed invocations
+//!   with one `bpf_ringbuf_output` once they make a batch, a nested
+//!   invocation's exit sends its own records at once, and the [`flush`]
+//!   program sends a quiet CPU's partial batch (see `crate::wire`).
 //! - A record that does not fit in the scratch buffer, and an invocation
 //!   the ring buffer has no room for, bump the per-CPU `lost` counter (by
 //!   the number of records): the program's behaviour never depends on
@@ -187,6 +190,11 @@ pub struct ProbeConfig {
     /// No program of the recording can change the packet: the exit record
     /// says so ([`FLAG_PACKET_UNCHANGED`]) instead of copying it again.
     pub packet_unchanged: bool,
+    /// An outermost invocation's exit sends the committed invocations once
+    /// they reach this many bytes (0: every invocation on its own); the
+    /// scratch buffer keeps this much room beyond what one invocation
+    /// needs (see `crate::wire`, batches).
+    pub batch_bytes: u32,
 }
 
 /// Where a helper output's size comes from, resolved for one call site.
@@ -262,17 +270,17 @@ fn bump(b: &mut Block, fr: Frame, field: i16, imm: i32) {
 }
 
 /// With r0 = the state value: the record of at most `max_size` bytes at
-/// the scratch buffer's next free byte plus `lead` (room the caller keeps
-/// before the record), when it fits (else jump to `no_room`). Leaves r2 =
-/// the record (also in `fr.rec()`), r1 = the offset of the free byte in
-/// the buffer, r0 unchanged; writes the header (size `max_size`, to be
-/// corrected by variable-size records before [`commit`]).
+/// the scratch buffer's next free byte, when it fits (else jump to
+/// `no_room`). Leaves r2 = the record (also in `fr.rec()`), r1 = the
+/// offset of the free byte in the buffer, r0 unchanged; writes the header
+/// (size `max_size`, to be corrected by variable-size records before
+/// [`commit`]).
 fn reserve(
     b: &mut Block,
     cfg: &ProbeConfig,
     fr: Frame,
     (kind, flags, insn): (RecordKind, u8, u32),
-    (lead, max_size): (usize, usize),
+    max_size: usize,
     no_room: Label,
 ) {
     if max_size > MAX_RECORD_LEN {
@@ -280,15 +288,28 @@ fn reserve(
         b.ja(no_room);
         return;
     }
-    b.ldx(Sz::DW, 1, 0, STATE_OFF as i64);
-    b.jgt(
-        1,
-        cfg.scratch.saturating_sub((lead + max_size) as u32) as i32,
-        no_room,
-    );
+    check_room(b, cfg, max_size, no_room);
     b.mov(2, 0);
     b.add(2, 1);
-    b.add_imm(2, STATE_BUF as i32 + lead as i32);
+    b.add_imm(2, STATE_BUF as i32);
+    place_header(b, fr, (kind, flags, insn), max_size);
+}
+
+/// With r0 = the state value: r1 = the scratch buffer's next free byte,
+/// when `size` bytes fit from there (else jump to `no_room`).
+fn check_room(b: &mut Block, cfg: &ProbeConfig, size: usize, no_room: Label) {
+    b.ldx(Sz::DW, 1, 0, STATE_OFF as i64);
+    b.jgt(1, cfg.scratch.saturating_sub(size as u32) as i32, no_room);
+}
+
+/// With r2 = where a record goes: keeps r2 in `fr.rec()` and writes the
+/// record's header (size `max_size`).
+fn place_header(
+    b: &mut Block,
+    fr: Frame,
+    (kind, flags, insn): (RecordKind, u8, u32),
+    max_size: usize,
+) {
     b.stx(Sz::DW, 10, fr.rec(), 2);
     b.st(
         Sz::W,
@@ -338,7 +359,7 @@ pub fn begin(
     b.ldx(Sz::DW, 0, 10, fr.state());
     b.ldx(Sz::DW, 1, 0, STATE_OVERFLOW as i64);
     b.jne(1, 0, lost);
-    reserve(b, cfg, fr, (kind, flags, insn), (0, size), lost);
+    reserve(b, cfg, fr, (kind, flags, insn), size, lost);
     b.mov(0, 2);
     b.ja(body);
     b.bind(lost);
@@ -555,21 +576,46 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
     let tail = b.new_label();
     let no_room = b.new_label();
     let tail_lost = b.new_label();
+    let unopen = b.new_label();
     b.stx(Sz::DW, 10, fr.ctx(), 1);
     load_state_at_entry(&mut b, cfg, fr, end);
     b.ldx(Sz::DW, 1, 0, STATE_TAIL_PENDING as i64);
     b.jne(1, 0, tail);
     b.ldx(Sz::DW, 1, 0, STATE_OVERFLOW as i64);
     b.jne(1, 0, no_room);
-    reserve(
-        &mut b,
-        cfg,
-        fr,
-        (RecordKind::Entry, 0, 0),
-        (NEST_FRAME_LEN, entry_size(cfg)),
-        no_room,
-    );
-    // r0 = state, r1 = offset of the nesting frame, r2 = record.
+    // Open the invocation before reading where the free bytes start: from
+    // here the flush program (which may interrupt us) leaves them alone.
+    b.ldx(Sz::DW, 1, 0, STATE_DEPTH as i64);
+    b.add_imm(1, 1);
+    b.stx(Sz::DW, 0, STATE_DEPTH as i64, 1);
+    if entry_size(cfg) > MAX_RECORD_LEN {
+        // The header cannot describe it: it never fits.
+        b.ja(unopen);
+    }
+    check_room(&mut b, cfg, NEST_FRAME_LEN + entry_size(cfg), unopen);
+    // r0 = state, r1 = the free byte. An outermost invocation (depth 1)
+    // needs no nesting frame: its records go right after the committed
+    // ones, so that a batch is invocations back to back.
+    let framed = b.new_label();
+    let placed = b.new_label();
+    b.mov(2, 0);
+    b.add(2, 1);
+    b.ldx(Sz::DW, 3, 0, STATE_DEPTH as i64);
+    b.jgt(3, 1, framed);
+    b.add_imm(2, STATE_BUF as i32);
+    // r1 + NEST_FRAME_LEN is where the records start (below).
+    b.add_imm(1, -(NEST_FRAME_LEN as i32));
+    b.ja(placed);
+    b.bind(framed);
+    // The nesting frame keeps the enclosing invocation's bookkeeping.
+    b.add_imm(2, STATE_BUF as i32 + NEST_FRAME_LEN as i32);
+    let frame = -(NEST_FRAME_LEN as i64);
+    b.ldx(Sz::DW, 3, 0, STATE_START as i64);
+    b.stx(Sz::DW, 2, frame + NEST_PREV_START as i64, 3);
+    b.ldx(Sz::DW, 3, 0, STATE_NREC as i64);
+    b.stx(Sz::DW, 2, frame + NEST_PREV_NREC as i64, 3);
+    b.bind(placed);
+    place_header(&mut b, fr, (RecordKind::Entry, 0, 0), entry_size(cfg));
     b.st(Sz::W, 2, ENTRY_PROG as i64, cfg.prog_id as i32);
     b.ldx(Sz::DW, 3, 0, STATE_CPU_SEQ as i64);
     b.add_imm(3, 1);
@@ -579,13 +625,8 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
     b.stx(Sz::W, 2, ENTRY_CPU as i64, 3);
     b.ldx(Sz::DW, 3, 0, STATE_LOST as i64);
     b.stx(Sz::DW, 2, ENTRY_LOST as i64, 3);
-    // The nesting frame keeps the enclosing invocation's bookkeeping.
-    let frame = -(NEST_FRAME_LEN as i64);
-    b.ldx(Sz::DW, 3, 0, STATE_START as i64);
-    b.stx(Sz::DW, 2, frame + NEST_PREV_START as i64, 3);
-    b.ldx(Sz::DW, 3, 0, STATE_NREC as i64);
-    b.stx(Sz::DW, 2, frame + NEST_PREV_NREC as i64, 3);
-    // The records start after the frame ([`commit`] adds the entry's size).
+    // The records start after the frame, if any ([`commit`] adds the
+    // entry's size).
     b.add_imm(1, NEST_FRAME_LEN as i32);
     b.stx(Sz::DW, 0, STATE_START as i64, 1);
     b.stx(Sz::DW, 0, STATE_OFF as i64, 1);
@@ -660,7 +701,7 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
         cfg,
         fr,
         (RecordKind::Entry, FLAG_TAIL_ENTRY, 0),
-        (0, TAIL_ENTRY_LEN),
+        TAIL_ENTRY_LEN,
         tail_lost,
     );
     b.st(Sz::W, 2, ENTRY_PROG as i64, cfg.prog_id as i32);
@@ -676,6 +717,8 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
 
     // No room for the entry (or nested in an invocation that had none):
     // this invocation's records are lost until its exit.
+    b.bind(unopen);
+    bump(&mut b, fr, STATE_DEPTH, -1);
     b.bind(no_room);
     bump(&mut b, fr, STATE_OVERFLOW, 1);
     bump(&mut b, fr, STATE_LOST, 1);
@@ -693,16 +736,17 @@ pub fn exit_size(cfg: &ProbeConfig) -> usize {
     }
 }
 
-/// Before an exit of the main function: record r0 and the final packet,
-/// then send the invocation's records to the ring buffer in one piece and
-/// give the scratch buffer back to the enclosing invocation, if any.
+/// Before an exit of the main function: record r0 and the final packet.
+/// An outermost invocation then commits its records, and sends all the
+/// committed ones to the ring buffer in one piece once they reach the
+/// batch size; a nested one sends its records in one piece and gives the
+/// scratch buffer back to the enclosing invocation.
 pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
     let mut b = Block::new();
     let end = b.new_label();
     let overflowed = b.new_label();
     let no_room = b.new_label();
     let emit = b.new_label();
-    let pop = b.new_label();
     let reset = b.new_label();
     b.stx(Sz::DW, 10, fr.r0(), 0);
     load_state(&mut b, cfg, fr, end);
@@ -718,7 +762,7 @@ pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
         cfg,
         fr,
         (RecordKind::Exit, flags, insn),
-        (0, exit_size(cfg)),
+        exit_size(cfg),
         no_room,
     );
     b.ldx(Sz::DW, 3, 10, fr.r0());
@@ -744,9 +788,39 @@ pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
     b.bind(no_room);
     bump(&mut b, fr, STATE_LOST, 1);
 
-    // Send [start, off) of the scratch buffer.
     b.bind(emit);
+    let nested = b.new_label();
+    let sent = b.new_label();
+    let closed = b.new_label();
     b.ldx(Sz::DW, 1, 10, fr.state());
+    b.ldx(Sz::DW, 2, 1, STATE_DEPTH as i64);
+    b.jgt(2, 1, nested);
+
+    // The outermost invocation: commit its blob (before closing it, so
+    // that a flush cannot run in between and see neither), and send the
+    // committed blobs in one piece once they reach the batch size.
+    b.ldx(Sz::DW, 3, 1, STATE_OFF as i64);
+    b.stx(Sz::DW, 1, STATE_COMMITTED as i64, 3);
+    b.ldx(Sz::DW, 2, 1, STATE_NREC as i64);
+    b.ldx(Sz::DW, 4, 1, STATE_COMMITTED_NREC as i64);
+    b.add(4, 2);
+    b.stx(Sz::DW, 1, STATE_COMMITTED_NREC as i64, 4);
+    b.jlt(3, cfg.batch_bytes as i32, closed);
+    send_committed(
+        &mut b,
+        (cfg.ringbuf_fd, cfg.scratch),
+        &|b: &mut Block| b.ldx(Sz::DW, 1, 10, fr.state()),
+        reset,
+    );
+    b.ldx(Sz::DW, 1, 10, fr.state());
+    empty_buffer(&mut b, 1);
+    b.bind(closed);
+    b.ldx(Sz::DW, 1, 10, fr.state());
+    b.st(Sz::DW, 1, STATE_DEPTH as i64, 0);
+    b.ja(end);
+
+    // A nested invocation: send [start, off) of the scratch buffer now.
+    b.bind(nested);
     b.ldx(Sz::DW, 2, 1, STATE_START as i64);
     b.ldx(Sz::DW, 3, 1, STATE_OFF as i64);
     b.sub(3, 2);
@@ -755,10 +829,9 @@ pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
     b.add(2, 1);
     b.add_imm(2, STATE_BUF as i32);
     b.ld_map_fd(1, cfg.ringbuf_fd);
-    // The reader polls; a wakeup would only cost an irq_work.
     b.mov_imm(4, BPF_RB_NO_WAKEUP);
     b.call(HELPER_RINGBUF_OUTPUT);
-    b.jeq(0, 0, pop);
+    b.jeq(0, 0, sent);
     // The ring buffer is full: every record of the invocation is lost.
     b.ldx(Sz::DW, 1, 10, fr.state());
     b.ldx(Sz::DW, 2, 1, STATE_NREC as i64);
@@ -768,7 +841,7 @@ pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
 
     // The enclosing invocation's records end at this one's nesting frame,
     // which says where they start and how many they are.
-    b.bind(pop);
+    b.bind(sent);
     b.ldx(Sz::DW, 1, 10, fr.state());
     b.ldx(Sz::DW, 2, 1, STATE_START as i64);
     b.jgt(2, cfg.scratch as i32, reset);
@@ -783,13 +856,13 @@ pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
     b.stx(Sz::DW, 1, STATE_START as i64, 4);
     b.ldx(Sz::DW, 4, 3, frame + NEST_PREV_NREC as i64);
     b.stx(Sz::DW, 1, STATE_NREC as i64, 4);
+    bump(&mut b, fr, STATE_DEPTH, -1);
     b.ja(end);
     // Bookkeeping out of bounds (cannot happen): start afresh.
     b.bind(reset);
     b.ldx(Sz::DW, 1, 10, fr.state());
-    b.st(Sz::DW, 1, STATE_OFF as i64, 0);
-    b.st(Sz::DW, 1, STATE_START as i64, 0);
-    b.st(Sz::DW, 1, STATE_NREC as i64, 0);
+    empty_buffer(&mut b, 1);
+    b.st(Sz::DW, 1, STATE_DEPTH as i64, 0);
     b.ja(end);
 
     // The invocation's entry did not fit: its exit is lost too.
@@ -800,6 +873,53 @@ pub fn exit(cfg: &ProbeConfig, fr: Frame, insn: u32) -> Block {
     b.ldx(Sz::DW, 0, 10, fr.r0());
     b
 }
+/// Sends the committed bytes `[0, committed)` with one
+/// `bpf_ringbuf_output` (nothing when there are none); if the ring buffer
+/// has no room, counts all their records as lost. `state` puts the state
+/// value in r1 (after a helper call too). Jumps to `bad` when the
+/// bookkeeping is out of bounds. Clobbers r0-r5; the caller then empties
+/// the buffer with [`empty_buffer`].
+fn send_committed(
+    b: &mut Block,
+    (ringbuf_fd, scratch): (i32, u32),
+    state: &dyn Fn(&mut Block),
+    bad: Label,
+) {
+    let done = b.new_label();
+    state(b);
+    b.ldx(Sz::DW, 3, 1, STATE_COMMITTED as i64);
+    b.jeq(3, 0, done);
+    b.jgt(3, scratch as i32, bad);
+    b.mov(2, 1);
+    b.add_imm(2, STATE_BUF as i32);
+    b.ld_map_fd(1, ringbuf_fd);
+    // The reader polls; a wakeup would only cost an irq_work.
+    b.mov_imm(4, BPF_RB_NO_WAKEUP);
+    b.call(HELPER_RINGBUF_OUTPUT);
+    b.jeq(0, 0, done);
+    // The ring buffer is full: every record of the batch is lost.
+    state(b);
+    b.ldx(Sz::DW, 2, 1, STATE_COMMITTED_NREC as i64);
+    b.ldx(Sz::DW, 3, 1, STATE_LOST as i64);
+    b.add(3, 2);
+    b.stx(Sz::DW, 1, STATE_LOST as i64, 3);
+    b.bind(done);
+}
+
+/// Empties the scratch buffer of the state value in r(`state`): no
+/// committed bytes, no records.
+fn empty_buffer(b: &mut Block, state: u8) {
+    for field in [
+        STATE_OFF,
+        STATE_START,
+        STATE_NREC,
+        STATE_COMMITTED,
+        STATE_COMMITTED_NREC,
+    ] {
+        b.st(Sz::DW, state, field as i64, 0);
+    }
+}
+
 /// Before a helper call: spill the argument registers the probe after the
 /// call needs (output pointers and their sizes).
 pub fn before_helper(fr: Frame, outputs: &[OutputPlan]) -> Block {
@@ -1040,5 +1160,48 @@ pub fn after_btf_load(cfg: &ProbeConfig, fr: Frame, site: &BtfLoadSite) -> Block
     for &r in &kept {
         b.ldx(Sz::DW, r, 10, kept_slot(fr, r));
     }
+    b
+}
+
+/// The flush program (type `raw_tracepoint`, never attached: the recorder
+/// runs it with BPF_PROG_TEST_RUN on a chosen CPU): sends that CPU's
+/// committed invocations and empties its scratch buffer, but only when no
+/// invocation is open there. It runs in an interrupt (or with preemption
+/// off) and may come between any two instructions of an instrumented
+/// program, so it opens a level of depth itself while it works: an
+/// invocation that interrupts it nests, and leaves as a blob of its own.
+/// `ringbuf_fd`, `state_fd` and `scratch` are those of the probes.
+pub fn flush(ringbuf_fd: i32, state_fd: i32, scratch: u32) -> Block {
+    let mut b = Block::new();
+    let out = b.new_label();
+    let leave = b.new_label();
+    let empty = b.new_label();
+    b.call(HELPER_GET_SMP_PROCESSOR_ID);
+    b.stx(Sz::W, 10, -8, 0);
+    b.mov(2, 10);
+    b.add_imm(2, -8);
+    b.ld_map_fd(1, state_fd);
+    b.call(HELPER_MAP_LOOKUP_ELEM);
+    b.jeq(0, 0, out);
+    b.mov(6, 0);
+    b.ldx(Sz::DW, 1, 6, STATE_DEPTH as i64);
+    b.add_imm(1, 1);
+    b.stx(Sz::DW, 6, STATE_DEPTH as i64, 1);
+    b.jne(1, 1, leave);
+    send_committed(
+        &mut b,
+        (ringbuf_fd, scratch),
+        &|b: &mut Block| b.mov(1, 6),
+        empty,
+    );
+    b.bind(empty);
+    empty_buffer(&mut b, 6);
+    b.bind(leave);
+    b.ldx(Sz::DW, 1, 6, STATE_DEPTH as i64);
+    b.add_imm(1, -1);
+    b.stx(Sz::DW, 6, STATE_DEPTH as i64, 1);
+    b.bind(out);
+    b.mov_imm(0, 0);
+    b.exit();
     b
 }

@@ -36,6 +36,7 @@ fn cfg(packet: PacketAccess) -> ProbeConfig {
         inline_copy_max: 0,
         reuse_state: true,
         packet_unchanged: false,
+        batch_bytes: 4096,
     }
 }
 

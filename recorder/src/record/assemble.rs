@@ -226,10 +226,110 @@ impl Assembler {
     }
 }
 
+/// Puts the records of one drain in the order their invocations started,
+/// across CPUs: each CPU's blobs (an Entry that is not a tail entry and
+/// the records after it) keep their order, and the CPUs' streams are merged
+/// by the blobs' entry times. The probes send a CPU's invocations in
+/// batches, so the ring buffer's order across CPUs is the order of the
+/// batches; the recorder flushes every CPU before each drain, so one drain
+/// holds every invocation that ended before it, and this order is the one
+/// a stop condition (`--until-retval`, `--count`) cuts the trace in.
+pub fn in_time_order(records: Vec<Record>) -> Vec<Record> {
+    use std::collections::{BTreeMap, VecDeque};
+    let mut streams: BTreeMap<u32, VecDeque<(u64, Vec<Record>)>> = BTreeMap::new();
+    for r in records {
+        let h = *r.header();
+        let stream = streams.entry(h.cpu).or_default();
+        match &r {
+            Record::Entry { time_ns, .. } if h.flags & FLAG_TAIL_ENTRY == 0 => {
+                stream.push_back((*time_ns, vec![r]));
+            }
+            _ => match stream.back_mut() {
+                Some((_, blob)) => blob.push(r),
+                None => stream.push_back((0, vec![r])),
+            },
+        }
+    }
+    let mut out = Vec::new();
+    loop {
+        let next = streams
+            .iter()
+            .filter_map(|(cpu, s)| s.front().map(|(t, _)| (*t, *cpu)))
+            .min();
+        let Some((_, cpu)) = next else {
+            return out;
+        };
+        let (_, blob) = streams
+            .get_mut(&cpu)
+            .and_then(VecDeque::pop_front)
+            .expect("the stream has a front blob");
+        out.extend(blob);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::{Captured, Header, Output};
+
+    #[test]
+    fn a_drain_is_put_in_entry_time_order_across_cpus_and_kept_per_cpu() {
+        let at = |cpu: u32, seq: u64, t: u64| {
+            let Record::Entry {
+                header,
+                ctx,
+                packet,
+                meta,
+                ..
+            } = entry(h(cpu, seq, 0, 0))
+            else {
+                unreachable!()
+            };
+            Record::Entry {
+                header,
+                time_ns: t,
+                ctx,
+                packet,
+                meta,
+            }
+        };
+        // CPU 1's batch arrived first, but CPU 0's first invocation started
+        // before it; CPU 0's own order is kept even against its times.
+        let records = vec![
+            at(1, 1, 20),
+            exit(h(1, 1, 0, 9), 1),
+            at(1, 2, 40),
+            exit(h(1, 2, 0, 9), 0),
+            at(0, 1, 10),
+            lookup(h(0, 1, 0, 3), 0),
+            exit(h(0, 1, 0, 9), 0),
+            at(0, 3, 50),
+            exit(h(0, 3, 0, 9), 0),
+            at(0, 2, 30),
+            exit(h(0, 2, 0, 9), 0),
+        ];
+        let order: Vec<(u32, u64)> = in_time_order(records.clone())
+            .iter()
+            .map(|r| (r.header().cpu, r.header().cpu_seq))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                (0, 1),
+                (0, 1),
+                (0, 1),
+                (1, 1),
+                (1, 1),
+                (1, 2),
+                (1, 2),
+                (0, 3),
+                (0, 3),
+                (0, 2),
+                (0, 2)
+            ]
+        );
+        assert_eq!(in_time_order(Vec::new()), Vec::new());
+    }
 
     fn h(cpu: u32, seq: u64, prog: u32, insn: u32) -> Header {
         Header {

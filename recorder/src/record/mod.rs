@@ -4,6 +4,7 @@
 //! - [`prepare`]: load the original (verifier log), instrument, load the copy;
 //! - [`ctx_fields`]: which context fields a program type may read (asked of the kernel);
 //! - [`ringbuf`], [`assemble`]: records out of the ring buffer into invocations;
+//! - [`flush`]: the flush program that sends a CPU's batched invocations;
 //! - [`snapshot`]: map contents at the start and the end;
 //! - [`testrun_driver`]: BPF_PROG_TEST_RUN on pcap/hex/context inputs;
 //! - [`pipeline`]: the whole recording, writing the trace;
@@ -13,6 +14,7 @@ pub mod assemble;
 pub mod ctx_fields;
 pub mod driver;
 pub mod fidelity;
+pub mod flush;
 pub mod jit_probe;
 pub mod pipeline;
 pub mod prepare;

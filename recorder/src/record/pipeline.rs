@@ -131,6 +131,9 @@ pub fn record(
             }
             let budget = stopper.step_budget(Duration::from_millis(100));
             let step = driver.step(budget)?;
+            // The invocations the probes batched (every CPU: test runs may
+            // run anywhere, a live CPU may have gone quiet).
+            prepared.bpfrr.flush()?;
             let stop = drain(
                 &mut ring,
                 &mut assembler,
@@ -166,6 +169,7 @@ pub fn record(
     driven?;
     stopped?;
     // What the kernel produced before the driver stopped.
+    prepared.bpfrr.flush()?;
     drain(
         &mut ring,
         &mut assembler,
@@ -231,7 +235,7 @@ fn drain(
     if let Some(e) = bad {
         return Err(e.into());
     }
-    for r in records {
+    for r in super::assemble::in_time_order(records) {
         for inv in assembler.push(r) {
             if stopper.reason().is_some() {
                 continue;

@@ -25,6 +25,7 @@ use crate::wire::{STATE_CPU, STATE_LOST, state_value_size};
 
 use super::ctx_fields::context_capture;
 use super::driver::CaptureHints;
+use super::flush::{FlushProgram, online_cpus};
 
 /// Default ring buffer size (`--buffer`).
 pub const DEFAULT_BUFFER: u32 = 16 << 20;
@@ -45,6 +46,9 @@ pub const OUTPUT_CAP: u32 = 512;
 pub const REUSE_STATE_MAX_PROCESSED: u64 = 100_000;
 /// Largest map value a helper probe copies with plain loads.
 pub const INLINE_COPY_MAX: u32 = 64;
+/// Batch size: an outermost invocation's exit sends the CPU's committed
+/// invocations once they reach this many bytes (`ProbeConfig::batch_bytes`).
+pub const BATCH_BYTES: u32 = 4096;
 /// Smallest per-CPU scratch buffer: room for an invocation's records (a
 /// thousand helper records besides its packets) and for a nested one.
 pub const MIN_SCRATCH: u32 = 64 << 10;
@@ -92,6 +96,9 @@ pub struct PrepareOptions {
     /// `--buffer`: ring buffer size in bytes (a power of two, >= 4096).
     pub buffer_size: Option<u32>,
     pub hints: CaptureHints,
+    /// Batch size in bytes (None: [`BATCH_BYTES`]; 0: every invocation
+    /// leaves on its own, as in a ring buffer item of its own).
+    pub batch_bytes: Option<u32>,
     /// Load tracing programs for this target instead of their section's
     /// (the live driver's `--fentry FUNC` / `--tp-btf NAME`).
     pub retarget: Option<AttachSpec>,
@@ -108,6 +115,8 @@ pub struct BpfrrMaps {
     pub state: BpfMap,
     /// Bytes of each CPU's scratch buffer.
     pub scratch: u32,
+    /// The flush program: sends a CPU's committed invocations.
+    pub flush: FlushProgram,
 }
 
 impl BpfrrMaps {
@@ -139,11 +148,20 @@ impl BpfrrMaps {
             value[at..at + 4].copy_from_slice(&(cpu as u32).to_le_bytes());
             state.update(&(cpu as u32).to_le_bytes(), &value, 0)?;
         }
+        let flush = FlushProgram::load(&ringbuf, &state, scratch)?;
         Ok(BpfrrMaps {
             ringbuf,
             state,
             scratch,
+            flush,
         })
+    }
+
+    /// Sends the committed invocations of every online CPU to the ring
+    /// buffer (those of a CPU with an invocation running stay for the next
+    /// flush).
+    pub fn flush(&self) -> Result<(), SysError> {
+        self.flush.run_on_cpus(online_cpus())
     }
 
     /// Records lost per CPU (no room in the scratch or ring buffer), from
@@ -165,10 +183,11 @@ impl BpfrrMaps {
 
 /// The scratch buffer each CPU needs for records of at most `entry` and
 /// `exit` bytes: both, twice (an invocation nested in another), and room
-/// for helper records.
-pub fn scratch_size(entry: usize, exit: usize) -> u32 {
+/// for helper records; plus the batch of committed invocations (less
+/// than `batch` bytes when the next one starts).
+pub fn scratch_size(entry: usize, exit: usize, batch: u32) -> u32 {
     let need = 2 * (entry + exit) + (16 << 10);
-    (need.next_multiple_of(4096) as u32).max(MIN_SCRATCH)
+    (need.next_multiple_of(4096) as u32).max(MIN_SCRATCH) + batch
 }
 
 /// One program of the recording: the original and its instrumented copy.
@@ -327,6 +346,7 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
     let packet_unchanged = !originals
         .iter()
         .any(|p| may_change_packet(&p.linked, &p.log));
+    let batch_bytes = opts.batch_bytes.unwrap_or(BATCH_BYTES);
     let mut configs: Vec<ProbeConfig> = originals
         .iter()
         .enumerate()
@@ -352,13 +372,14 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
                     .as_ref()
                     .is_some_and(|s| s.insns_processed < REUSE_STATE_MAX_PROCESSED),
                 packet_unchanged,
+                batch_bytes,
                 sites: log_sites(original),
             }
         })
         .collect();
     let scratch = configs
         .iter()
-        .map(|c| scratch_size(entry_size(c), exit_size(c)))
+        .map(|c| scratch_size(entry_size(c), exit_size(c), batch_bytes))
         .max()
         .unwrap_or(MIN_SCRATCH);
     let bpfrr = BpfrrMaps::create(opts.buffer_size.unwrap_or(DEFAULT_BUFFER), scratch)?;
