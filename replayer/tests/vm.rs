@@ -1661,3 +1661,256 @@ fn loads_of_every_size_near_the_stack_top_agree_running_stepping_and_logging() {
     let f = run(&[ldx(SIZE_H, 0, 10, -1), exit()]).unwrap_err();
     assert!(matches!(f.kind, FaultKind::OutOfBounds { .. }), "{f}");
 }
+
+// ---- runs after runs: every run starts from the same state ------------------
+
+/// r0 = the OR of every 8-byte word of a stack of `words` words (reads
+/// only: a program without stores, whose runs leave the stack untouched).
+fn stack_reader(words: i32) -> Vec<RawInsn> {
+    vec![
+        mov(0, 0),
+        movr(2, 10),
+        alu64(ALU_SUB, 2, words * 8),
+        ldx(SIZE_DW, 3, 2, 0),
+        alu64r(ALU_OR, 0, 3),
+        alu64(ALU_ADD, 2, 8),
+        jmpr(JMP_JLT, 2, 10, -4),
+        exit(),
+    ]
+}
+
+/// Writes non-zero bytes into a 512-byte stack, each way a run can:
+/// 0: plain stores (the straight-line loop); 1: an atomic add (the general
+/// loop); 2: a helper writing through a stack pointer (helper 1 with
+/// r1 = r10 - 32), the program itself storing nothing.
+fn stack_writer(how: u8) -> Vec<RawInsn> {
+    let mut p = match how {
+        0 => vec![st(SIZE_DW, 10, -8, -1), st(SIZE_B, 10, -512, 0x5a)],
+        1 => vec![mov(1, 3), atomic(SIZE_DW, 10, 1, -256, ATOMIC_ADD)],
+        _ => vec![movr(1, 10), alu64(ALU_ADD, 1, -32), call(1)],
+    };
+    p.extend([mov(0, 7), exit()]);
+    p
+}
+
+/// Helper 1 writes eight 0xee bytes where r1 points.
+struct StackScribbler;
+
+impl Env for StackScribbler {
+    fn call_helper(&mut self, id: i32, call: &mut HelperCall<'_>) -> Result<HelperOutcome, Fault> {
+        if id != 1 {
+            return Err(call.fault(FaultKind::UnknownHelper { id }));
+        }
+        call.write(call.arg(1), &[0xee; 8])?;
+        Ok(HelperOutcome::Return(0))
+    }
+}
+
+/// How a run is driven: at full speed, one `step` at a time, logged.
+#[derive(Clone, Copy, Debug)]
+enum Drive {
+    Full,
+    Step,
+    Logged,
+}
+
+/// Runs program `entry` of `m` to its end as `drive` says: (r0, steps).
+fn drive(m: &mut Machine, entry: usize, ctx: &Context, drive: Drive) -> (u64, u64) {
+    let env = &mut StackScribbler;
+    m.start(entry, ctx).expect("the run starts");
+    let r0 = match drive {
+        Drive::Full => m.run(env).unwrap_or_else(|f| panic!("fault: {f}")),
+        Drive::Step => loop {
+            match m.step(env).outcome {
+                StepOutcome::Running => {}
+                StepOutcome::Exited(r0) => break r0,
+                StepOutcome::Faulted(f) => panic!("fault: {f}"),
+            }
+        },
+        Drive::Logged => {
+            let mut log = StepLog::new();
+            match m.run_logged(env, u64::MAX, &mut log) {
+                Ok(RunStop::Exited(r0)) => r0,
+                other => panic!("the logged run did not exit: {other:?}"),
+            }
+        }
+    };
+    (r0, m.steps())
+}
+
+#[test]
+fn every_run_starts_on_a_zeroed_stack_whatever_the_runs_before_wrote() {
+    let mut small = program(&stack_reader(8));
+    small.set_stack_depths(&[64]).unwrap();
+    let overwriter = [
+        st(SIZE_DW, 10, -8, -1),
+        st(SIZE_DW, 10, -8, 0),
+        mov(0, 0),
+        exit(),
+    ];
+    let mut m = Machine::with_programs(vec![
+        program(&stack_reader(64)),
+        program(&stack_writer(0)),
+        program(&stack_writer(1)),
+        program(&stack_writer(2)),
+        small,
+        program(&overwriter),
+    ]);
+    let (reader, small) = (0, 4);
+    let ctx = Context::none();
+    let reader_steps = 3 + 64 * 4 + 1;
+    let modes = [Drive::Full, Drive::Step, Drive::Logged];
+    // The writers really write (at offsets 0 and 504, 256, 480).
+    for (writer, offset, byte) in [(1, 0, 0x5a), (1, 504, 0xff), (2, 256, 3), (3, 480, 0xee)] {
+        for mode in modes {
+            drive(&mut m, reader, &ctx, mode);
+            assert_eq!(drive(&mut m, writer, &ctx, mode).0, 7);
+            let stack = m.memory().region(ids::STACK0).unwrap().bytes();
+            assert_eq!(stack[offset], byte, "writer {writer}, {mode:?}");
+        }
+    }
+    for writer_mode in modes {
+        for reader_mode in modes {
+            for writer in [1, 2, 3] {
+                // A reader after a reader, after a writer, after a reader.
+                assert_eq!(drive(&mut m, reader, &ctx, reader_mode), (0, reader_steps));
+                assert_eq!(drive(&mut m, writer, &ctx, writer_mode).0, 7);
+                assert_eq!(drive(&mut m, reader, &ctx, reader_mode), (0, reader_steps));
+                assert_eq!(drive(&mut m, reader, &ctx, reader_mode), (0, reader_steps));
+                // A smaller frame after a writer, then the full one again.
+                drive(&mut m, writer, &ctx, writer_mode);
+                assert_eq!(drive(&mut m, small, &ctx, reader_mode), (0, 3 + 8 * 4 + 1));
+                assert_eq!(
+                    m.memory().region(ids::STACK0).unwrap().bytes(),
+                    &[0; 64][..]
+                );
+                drive(&mut m, writer, &ctx, writer_mode);
+                assert_eq!(drive(&mut m, small, &ctx, reader_mode), (0, 3 + 8 * 4 + 1));
+                assert_eq!(drive(&mut m, reader, &ctx, reader_mode), (0, reader_steps));
+            }
+        }
+    }
+    // Written between runs (a session editing memory), then a new run.
+    drive(&mut m, reader, &ctx, Drive::Full);
+    let top = address(ids::STACK0, 512);
+    m.memory_mut().write(top - 16, &[9; 8]).unwrap();
+    assert_eq!(drive(&mut m, reader, &ctx, Drive::Full), (0, reader_steps));
+    // A store undone after a reader ran: the undo writes its old bytes
+    // (0xff) back into the stack, which the next run must not see.
+    m.start(5, &ctx).unwrap();
+    m.step(&mut StackScribbler);
+    let second = m.step(&mut StackScribbler);
+    assert_eq!(drive(&mut m, reader, &ctx, Drive::Full), (0, reader_steps));
+    m.undo(&second);
+    assert_eq!(m.memory().read(top - 8, 8).unwrap(), &[0xff; 8]);
+    assert_eq!(drive(&mut m, reader, &ctx, Drive::Full), (0, reader_steps));
+}
+
+/// The state a run ended in, for comparing two machines.
+fn end_state(m: &Machine) -> (Vec<u64>, usize, u64, Status) {
+    (m.regs().to_vec(), m.pc(), m.steps(), m.status())
+}
+
+#[test]
+fn full_speed_runs_end_as_stepped_runs_whatever_the_pause_or_budget() {
+    // Straight-line only; with a helper call in the middle; with a local
+    // call (the callee's exit is not the run's); with a fault.
+    let straight = [mov(0, 1), mov(1, 2), alu64r(ALU_ADD, 0, 1), exit()];
+    let with_helper = [
+        mov(6, 5),
+        movr(1, 10),
+        alu64(ALU_ADD, 1, -8),
+        call(1),
+        ldx(SIZE_DW, 0, 10, -8),
+        alu64r(ALU_ADD, 0, 6),
+        exit(),
+    ];
+    let with_local_call = [
+        mov(6, 1),
+        call_local(2),
+        alu64r(ALU_ADD, 0, 6),
+        exit(),
+        mov(0, 40),
+        exit(),
+    ];
+    let faulting = [mov(0, 1), ldx(SIZE_DW, 0, 0, 0), exit()];
+    let expected_r0 = [Some(3), Some(0xeeee_eeee_eeee_eeee + 5), Some(41), None];
+    let programs = [&straight[..], &with_helper, &with_local_call, &faulting];
+    for (p, expected_r0) in programs.into_iter().zip(expected_r0) {
+        // The reference: one step at a time; the state after each step.
+        let mut reference = Vec::new();
+        let mut m = Machine::new(program(p));
+        m.start(0, &Context::none()).unwrap();
+        reference.push(end_state(&m));
+        let fault = loop {
+            match m.step(&mut StackScribbler).outcome {
+                StepOutcome::Running => reference.push(end_state(&m)),
+                StepOutcome::Exited(r0) => {
+                    reference.push(end_state(&m));
+                    assert_eq!(Some(r0), expected_r0);
+                    break None;
+                }
+                StepOutcome::Faulted(f) => break Some((f, m.pc(), m.steps())),
+            }
+        };
+        assert_eq!(fault.is_none(), expected_r0.is_some());
+        // Steps that complete (an exit included; a fault's step not).
+        let done = reference.len() as u64 - 1;
+        for n in 0..=done + 2 {
+            // Paused after n instructions, then run to the end.
+            let mut m = Machine::new(program(p));
+            m.start(0, &Context::none()).unwrap();
+            let r = m.run_steps(&mut StackScribbler, n);
+            if n < done || (n == done && fault.is_some()) {
+                assert_eq!(r, Ok(RunStop::Paused), "{p:?} paused after {n}");
+                assert_eq!(end_state(&m), reference[n as usize], "paused after {n}");
+                let r = m.run(&mut StackScribbler);
+                match &fault {
+                    None => {
+                        assert_eq!(r.ok(), expected_r0);
+                        assert_eq!(&end_state(&m), reference.last().unwrap());
+                    }
+                    Some((f, pc, steps)) => {
+                        assert_eq!(r.as_ref(), Err(f));
+                        assert_eq!((m.pc(), m.steps()), (*pc, *steps));
+                    }
+                }
+            } else {
+                match &fault {
+                    None => {
+                        assert_eq!(r, Ok(RunStop::Exited(expected_r0.unwrap())));
+                        assert_eq!(&end_state(&m), reference.last().unwrap());
+                    }
+                    Some((f, pc, steps)) => {
+                        assert_eq!(r.as_ref(), Err(f));
+                        assert_eq!((m.pc(), m.steps()), (*pc, *steps));
+                    }
+                }
+            }
+            // A step budget of n: a budget fault in the same state as
+            // stepping n times, or the run's own end.
+            let mut m = Machine::new(program(p));
+            m.set_config(Config {
+                step_budget: n,
+                ..Config::default()
+            });
+            let r = m.run_context(&mut StackScribbler, &Context::none());
+            if n < done || (n == done && fault.is_some()) {
+                let f = r.unwrap_err();
+                assert_eq!(f.kind, FaultKind::StepBudget { steps: n });
+                assert_eq!(end_state(&m), reference[n as usize], "budget {n}");
+            } else {
+                match &fault {
+                    None => {
+                        assert_eq!(r.ok(), expected_r0);
+                        assert_eq!(&end_state(&m), reference.last().unwrap());
+                    }
+                    Some((f, pc, steps)) => {
+                        assert_eq!(r.as_ref(), Err(f));
+                        assert_eq!((m.pc(), m.steps()), (*pc, *steps));
+                    }
+                }
+            }
+        }
+    }
+}

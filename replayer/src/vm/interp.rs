@@ -49,6 +49,75 @@ impl Machine {
         r.map_err(|f| self.annotate(f))
     }
 
+    /// Full speed (`exec::<false>`), with a shortcut for short runs: the
+    /// straight-line loop runs first, and when it stops at the entry
+    /// frame's `exit` the run ends here, without entering the general
+    /// interpreter (whose set-up and exit cost as much as a few dozen
+    /// instructions). Anything else the general loop takes over, from the
+    /// instruction the straight-line loop stopped at, with the counters as
+    /// they would be had it run from the start.
+    pub(crate) fn exec_full<E: Env + ?Sized>(
+        &mut self,
+        env: &mut E,
+        limit: u64,
+    ) -> Result<RunStop, Fault> {
+        let st = &mut self.state;
+        let (ran, pc) = match st.frames.as_slice() {
+            [entry] if st.status == Status::Running => {
+                let prog = entry.prog;
+                let Some(program) = self.programs.get(prog) else {
+                    return self.exec::<false, E>(env, limit, &mut EffectList::default());
+                };
+                let total = limit.min(self.config.step_budget.saturating_sub(st.steps));
+                let (mut pc, mut left) = (st.pc, total);
+                let (regions, ctx) = st.mem.straight_parts(program.stores_in_line);
+                let straight = Straight {
+                    regs: &mut st.regs,
+                    regions,
+                    ctx,
+                    ops: &program.ops,
+                    prog,
+                    steps_end: st.steps + total,
+                    // Only marking runs read `before`.
+                    before: Control {
+                        pc,
+                        steps: 0,
+                        may_goto_left: 0,
+                        tail_calls: 0,
+                        status: Status::Running,
+                    },
+                };
+                let stop = run_simple::<false, false, EffectList>(
+                    straight,
+                    &mut pc,
+                    &mut left,
+                    &mut EffectList::default(),
+                    &mut Vec::new(),
+                );
+                if stop == SimpleStop::General && matches!(program.ops.get(pc), Some(Op::Exit)) {
+                    // The entry frame returns: the general loop's `exit`
+                    // would do exactly this.
+                    let r0 = st.regs[0];
+                    st.pc = pc;
+                    st.steps += total - left;
+                    st.status = Status::Exited(r0);
+                    return Ok(RunStop::Exited(r0));
+                }
+                // The general loop runs the instruction the straight-line
+                // loop stopped at (begun there, so not counted yet).
+                let ran = match stop {
+                    SimpleStop::General => total - left - 1,
+                    SimpleStop::Counter => total - left,
+                };
+                (ran, pc)
+            }
+            _ => return self.exec::<false, E>(env, limit, &mut EffectList::default()),
+        };
+        st.pc = pc;
+        st.steps += ran;
+        self.exec::<false, E>(env, limit - ran, &mut EffectList::default())
+    }
+
     /// Runs up to `limit` instructions recording, with each step's start
     /// marked in `log` (see `StepLog`).
     pub(crate) fn exec_logged<E: Env + ?Sized>(
@@ -196,7 +265,7 @@ impl Machine {
                     tail_calls: st.tail_calls,
                     status: st.status,
                 };
-                let (regions, ctx) = st.mem.straight_parts();
+                let (regions, ctx) = st.mem.straight_parts(program.stores_in_line);
                 let straight = Straight {
                     regs: &mut st.regs,
                     regions,

@@ -212,7 +212,9 @@ impl Machine {
             stack_size,
             callback: None,
         });
-        for f in 0..MAX_CALL_FRAMES as u32 {
+        // Frame 0 is made afresh below (not zeroed again if the last run
+        // left it zero); the callee frames come when calls push them.
+        for f in 1..MAX_CALL_FRAMES as u32 {
             st.mem.kill_fixed(ids::STACK0 + f);
         }
         st.mem
@@ -268,7 +270,7 @@ impl Machine {
                 tail_calls,
                 status: Status::Running,
             };
-            let (regions, ctx) = st.mem.straight_parts();
+            let (regions, ctx) = st.mem.straight_parts(program.stores_in_line);
             let straight = Straight {
                 regs: &mut st.regs,
                 regions,
@@ -354,8 +356,7 @@ impl Machine {
                 return Err(Fault::new(FaultKind::NotRunning, 0, 0));
             }
         }
-        let mut none = EffectList::default();
-        self.exec::<false, E>(env, n, &mut none)
+        self.exec_full(env, n)
     }
 
     /// Starts a run of program 0 and runs it to the end.

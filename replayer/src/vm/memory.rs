@@ -227,6 +227,7 @@ pub struct Memory {
     packet_data: u32,
     ctx: Option<ContextLayout>,
     packet_span: PacketSpan,
+    stack0: StackZeroed,
 }
 
 /// Where the packet region may differ from zero: `Some((lo, hi))` says every
@@ -246,6 +247,23 @@ impl PartialEq for PacketSpan {
 }
 
 impl Eq for PacketSpan {}
+
+/// Whether stack frame 0's bytes are all zero since they were last zeroed
+/// (`set_fixed_zeroed`): every way of writing into that region clears it,
+/// so a run that wrote nothing there (no stores in line, no helper
+/// writes, no undo) leaves a stack the next run can start on without
+/// zeroing its 512 bytes again. A cache hint, not machine state, so it
+/// does not take part in equality.
+#[derive(Clone, Copy, Debug, Default)]
+struct StackZeroed(bool);
+
+impl PartialEq for StackZeroed {
+    fn eq(&self, _: &StackZeroed) -> bool {
+        true
+    }
+}
+
+impl Eq for StackZeroed {}
 
 impl PacketSpan {
     fn widen(&mut self, lo: u32, hi: u32) {
@@ -424,6 +442,7 @@ impl Memory {
             packet_data: 0,
             ctx: None,
             packet_span: PacketSpan::default(),
+            stack0: StackZeroed::default(),
         }
     }
 
@@ -470,6 +489,7 @@ impl Memory {
         if id == ids::PACKET {
             self.packet_span = PacketSpan::default();
         }
+        self.written(id);
         let r = self.regions.get_mut(id as usize)?;
         let old = r.clone();
         r.end = bytes.len() as u32;
@@ -482,6 +502,7 @@ impl Memory {
         if id == ids::PACKET {
             self.packet_span = PacketSpan::default();
         }
+        self.written(id);
         if let Some(r) = self.regions.get_mut(id as usize) {
             *r = region;
         }
@@ -497,15 +518,35 @@ impl Memory {
         self.revive_fixed(id, writable, |b| b.extend_from_slice(bytes));
     }
 
-    /// Makes fixed region `id` live with `len` zero bytes (a fresh stack frame).
+    /// Makes fixed region `id` live with `len` zero bytes (a fresh stack
+    /// frame). Frame 0 is not zeroed again when it already is (live, the
+    /// same size and permission, and nothing written since it was zeroed).
     pub(crate) fn set_fixed_zeroed(&mut self, id: RegionId, len: usize, writable: bool) {
+        if id == ids::STACK0 && self.stack0.0 {
+            let r = &self.regions[id as usize];
+            if r.live && r.writable == writable && r.bytes.len() == len {
+                return;
+            }
+        }
         self.revive_fixed(id, writable, |b| b.resize(len, 0));
+        if id == ids::STACK0 {
+            self.stack0 = StackZeroed(true);
+        }
+    }
+
+    /// Notes that region `id`'s bytes may have changed.
+    #[inline(always)]
+    fn written(&mut self, id: RegionId) {
+        if id == ids::STACK0 {
+            self.stack0 = StackZeroed(false);
+        }
     }
 
     fn revive_fixed(&mut self, id: RegionId, writable: bool, fill: impl FnOnce(&mut Vec<u8>)) {
         if id == ids::PACKET {
             self.packet_span = PacketSpan::default();
         }
+        self.written(id);
         let r = &mut self.regions[id as usize];
         r.bytes.clear();
         fill(&mut r.bytes);
@@ -521,6 +562,7 @@ impl Memory {
         if id == ids::PACKET {
             self.packet_span = PacketSpan::default();
         }
+        self.written(id);
         let r = &mut self.regions[id as usize];
         if r.live || !r.bytes.is_empty() {
             r.bytes.clear();
@@ -688,9 +730,14 @@ impl Memory {
     /// `store_plain_in`): taken once per entry into the loop, so that the
     /// table's address stays in a register instead of being reloaded
     /// through `Memory` on every access; with it, what context loads need
-    /// (`context_load_in`).
+    /// (`context_load_in`). `stores`: whether the loop may store (the
+    /// program has plain stores, `Program::stores_in_line`); the loop
+    /// writes nothing else.
     #[inline(always)]
-    pub(crate) fn straight_parts(&mut self) -> (&mut [Region], ContextView) {
+    pub(crate) fn straight_parts(&mut self, stores: bool) -> (&mut [Region], ContextView) {
+        if stores {
+            self.stack0 = StackZeroed(false);
+        }
         let view = ContextView {
             layout: self.ctx,
             packet_data: self.packet_data,
@@ -735,6 +782,7 @@ impl Memory {
         size: usize,
         value: u64,
     ) -> Option<Option<SmallWrite>> {
+        self.written(split_address(addr).0);
         store_plain_in::<RECORD>(&mut self.regions, addr, size, value)
     }
 
@@ -789,6 +837,7 @@ impl Memory {
         bytes: &[u8],
     ) -> Result<(RegionId, u32, Vec<u8>), FaultKind> {
         let (id, offset) = split_address(addr);
+        self.written(id);
         if let Some(r) = self.regions.get_mut(id as usize)
             && r.plain
             && r.writable
@@ -810,6 +859,7 @@ impl Memory {
             self.packet_span
                 .widen(offset, offset.saturating_add(old.len() as u32));
         }
+        self.written(id);
         if let Some(r) = self.regions.get_mut(id as usize) {
             let o = offset as usize;
             if let Some(dst) = r.bytes.get_mut(o..o + old.len()) {

@@ -661,6 +661,10 @@ pub(crate) enum Op {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
     pub(crate) ops: Vec<Op>,
+    /// Whether `ops` hold a plain store (`StoreR`, `StoreI`), the only
+    /// writes the straight-line loop makes itself: without one, running
+    /// the loop leaves memory as it was (see `Memory::straight_parts`).
+    pub(crate) stores_in_line: bool,
     insns: Vec<Option<Insn>>,
     raw: Vec<RawInsn>,
     subprograms: Vec<Subprogram>,
@@ -782,8 +786,12 @@ impl Program {
             ops.push(op);
         }
         fuse(&mut ops);
+        let stores_in_line = ops
+            .iter()
+            .any(|op| matches!(op, Op::StoreR { .. } | Op::StoreI { .. }));
         Ok(Program {
             ops,
+            stores_in_line,
             insns: checked.insns.clone(),
             raw: checked.raw.clone(),
             subprograms,
