@@ -1914,3 +1914,174 @@ fn full_speed_runs_end_as_stepped_runs_whatever_the_pause_or_budget() {
         }
     }
 }
+
+// ---- r10-relative accesses: the frame checked once per loop entry -----------
+
+/// How a run is advanced: `Full` and `Logged` by `run_steps`/`run_logged`
+/// (the straight-line loop's frame shortcut), `Step` one `step` at a time.
+/// `n` steps, or to the end with `u64::MAX`: Ok(Some(r0)) at the exit,
+/// Ok(None) when paused.
+fn advance(m: &mut Machine, drive: Drive, n: u64, log: &mut StepLog) -> Result<Option<u64>, Fault> {
+    let stop = match drive {
+        Drive::Full => m.run_steps(&mut NoHelpers, n)?,
+        Drive::Logged => m.run_logged(&mut NoHelpers, n, log)?,
+        Drive::Step => {
+            for _ in 0..n {
+                match m.step(&mut NoHelpers).outcome {
+                    StepOutcome::Running => {}
+                    StepOutcome::Exited(r0) => return Ok(Some(r0)),
+                    StepOutcome::Faulted(f) => return Err(f),
+                }
+            }
+            RunStop::Paused
+        }
+    };
+    Ok(match stop {
+        RunStop::Exited(r0) => Some(r0),
+        _ => None,
+    })
+}
+
+#[test]
+fn r10_relative_accesses_agree_in_every_mode_whatever_r10_holds_or_becomes() {
+    // Stores and loads of every size through r10 with constant offsets at
+    // the frame's edges, then one access past the top (`top_past`) or below
+    // the bottom (`bottom_past`) that faults when r10 is the frame's top.
+    let mut body = Vec::new();
+    body.extend(lddw(1, 0x1122_3344_5566_7788));
+    body.extend([
+        stx(SIZE_DW, 10, 1, -8),
+        stx(SIZE_W, 10, 1, -12),
+        stx(SIZE_H, 10, 1, -14),
+        stx(SIZE_B, 10, 1, -15),
+        st(SIZE_DW, 10, -512, -2),
+        st(SIZE_B, 10, -1, 0x5a),
+        st(SIZE_W, 10, -508, 0x7eed),
+        ldx(SIZE_DW, 2, 10, -8),
+        ldx(SIZE_W, 3, 10, -12),
+        ldx(SIZE_H, 4, 10, -14),
+        ldx(SIZE_B, 5, 10, -1),
+        ldx(SIZE_DW, 6, 10, -512),
+        ldx(SIZE_W, 7, 10, -4),
+        movr(0, 2),
+        alu64r(ALU_XOR, 0, 3),
+        alu64r(ALU_ADD, 0, 4),
+        alu64r(ALU_XOR, 0, 5),
+        alu64r(ALU_ADD, 0, 6),
+        alu64r(ALU_XOR, 0, 7),
+    ]);
+    let plain = [&body[..], &[exit()]].concat();
+    let top_past = [&body[..], &[ldx(SIZE_DW, 8, 10, -4), exit()]].concat();
+    let bottom_past = [&body[..], &[st(SIZE_B, 10, -513, 1), exit()]].concat();
+    let store_past = [&body[..], &[stx(SIZE_H, 10, 1, -1), exit()]].concat();
+
+    // What r10 holds: the frame's top as `start` sets it; 8 below and 8
+    // above it (the shortcut is off, the general check decides); the top of
+    // the input memory (another plain, writable region: the shortcut
+    // applies to it); its middle; the top of a read-only region (stores
+    // fault there, loads do not); the null address; a dead frame's top.
+    let ctx = Context::memory(vec![0u8; 600]);
+    let fresh = |p: &[RawInsn]| {
+        let mut m = Machine::new(program(p));
+        m.start(0, &ctx).unwrap();
+        let id = m.memory_mut().alloc(
+            RegionKind::HelperBuffer { helper: 1 },
+            vec![0x3c; 520],
+            false,
+        );
+        (m, address(id, 520))
+    };
+
+    for p in [&plain[..], &top_past, &bottom_past, &store_past] {
+        let (probe, read_only_top) = fresh(p);
+        let (top, mem) = (probe.reg(10), probe.reg(1));
+        let values = [
+            top,
+            top - 8,
+            top + 8,
+            mem + 600,
+            mem + 300,
+            read_only_top,
+            0,
+            top + (1u64 << 40),
+        ];
+        // Every pair (r10 from the start, r10 set by a session after k
+        // steps), the reference stepping both parts.
+        for &first in &values {
+            for &second in &values {
+                for k in [0u64, 1, 3, 6, 9, 14, 20] {
+                    let outcome = |a: Drive, b: Drive| {
+                        let (mut m, _) = fresh(p);
+                        m.set_reg(10, first);
+                        let mut log = StepLog::new();
+                        let r = match advance(&mut m, a, k, &mut log) {
+                            Ok(None) => {
+                                m.set_reg(10, second);
+                                advance(&mut m, b, u64::MAX, &mut log)
+                            }
+                            other => other,
+                        };
+                        (r, m.state().clone())
+                    };
+                    let reference = outcome(Drive::Step, Drive::Step);
+                    for a in [Drive::Full, Drive::Logged, Drive::Step] {
+                        for b in [Drive::Full, Drive::Logged, Drive::Step] {
+                            assert_eq!(
+                                outcome(a, b),
+                                reference,
+                                "r10 {first:#x} then {second:#x} after {k} steps, {a:?} then {b:?}"
+                            );
+                        }
+                    }
+                }
+            }
+            // A logged run from `first` undoes to the state it began in.
+            let (mut m, _) = fresh(p);
+            m.set_reg(10, first);
+            let begin = m.state().clone();
+            let mut log = StepLog::new();
+            let mut snapshots = vec![begin.clone()];
+            while let Ok(RunStop::Paused) = m.run_logged(&mut NoHelpers, 1, &mut log) {
+                snapshots.push(m.state().clone());
+            }
+            let (mut lm, _) = fresh(p);
+            lm.set_reg(10, first);
+            let mut whole = StepLog::new();
+            let _ = lm.run_logged(&mut NoHelpers, u64::MAX, &mut whole);
+            while lm.undo_logged(&mut whole) {
+                if let Some(s) = snapshots.get(whole.len()) {
+                    assert_eq!(
+                        lm.state(),
+                        s,
+                        "r10 {first:#x}: undoing step {}",
+                        whole.len()
+                    );
+                }
+            }
+            assert_eq!(lm.state(), &begin, "r10 {first:#x}: undone to the start");
+        }
+        // A read-only region's top: the first store faults at full speed too.
+        let (mut m, _) = fresh(p);
+        m.set_reg(10, read_only_top);
+        let f = m.run(&mut NoHelpers).unwrap_err();
+        assert_eq!(f.pc, 2, "{f}");
+    }
+    // The faults themselves, with r10 as `start` sets it: region, offset,
+    // size and instruction as the general check reports them.
+    let at = body.len(); // the slot after the body
+    for (p, kind) in [
+        (&top_past, "top"),
+        (&bottom_past, "bottom"),
+        (&store_past, "store"),
+    ] {
+        let f = run(p).unwrap_err();
+        assert!(
+            matches!(f.kind, FaultKind::OutOfBounds { .. }),
+            "{kind}: {f}"
+        );
+        assert_eq!(f.pc, at, "{kind}: {f}");
+    }
+    // r2..r7 = 0x5a22_3344_5566_7788, 0x5566_7788, 0x7788, 0x5a,
+    // 0x7eed_ffff_fffe, 0x5a22_3344: ((((r2 ^ r3) + r4) ^ r5) + r6) ^ r7.
+    assert_eq!(r0(&plain), 0x5a22_b232_5a22_4494);
+}
