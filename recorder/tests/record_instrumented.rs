@@ -463,6 +463,51 @@ fn read_items(ring: &mut RingReader, asm: &mut Assembler) -> (Vec<Invocation>, u
     (invs, items)
 }
 
+/// xdp_fw prepared for the batch tests, with a reader on its ring buffer
+/// and the sample's first input frame.
+struct BatchedXdpFw {
+    p: Prepared,
+    ring: RingReader,
+    asm: Assembler,
+    frame: Vec<u8>,
+}
+
+impl BatchedXdpFw {
+    fn prepare(o: &PrepareOptions) -> BatchedXdpFw {
+        let p = prepare(&samples().join("xdp_fw.bpf.o"), o).unwrap();
+        let ring = RingReader::new(&p.bpfrr.ringbuf).unwrap();
+        let frame = inputs("xdp_fw").remove(0).1;
+        BatchedXdpFw {
+            p,
+            ring,
+            asm: Assembler::new(),
+            frame,
+        }
+    }
+
+    /// One test run repeating the program `n` times on the frame.
+    fn run(&self, n: u32) {
+        let input = RunInput::Packet {
+            frame: &self.frame,
+            ctx: None,
+        };
+        run(&self.p.programs[0].fd, RunKind::Xdp, input, n).unwrap();
+    }
+
+    /// What the ring buffer holds now (see [`read_items`]).
+    fn read(&mut self) -> (Vec<Invocation>, usize) {
+        read_items(&mut self.ring, &mut self.asm)
+    }
+
+    /// What the ring buffer holds now, with every invocation still open
+    /// in the assembler.
+    fn read_all(&mut self) -> (Vec<Invocation>, usize) {
+        let (mut invs, items) = self.read();
+        invs.extend(self.asm.finish());
+        (invs, items)
+    }
+}
+
 /// Per CPU, the sequence numbers of `invs` follow each other.
 fn assert_contiguous_per_cpu(invs: &[Invocation]) {
     let mut per_cpu: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
@@ -487,22 +532,14 @@ fn repeated_runs_leave_in_batches_of_several_invocations() {
         return;
     }
     const N: u32 = 200;
-    let p = prepare(&samples().join("xdp_fw.bpf.o"), &opts("xdp_firewall")).unwrap();
+    let mut b = BatchedXdpFw::prepare(&opts("xdp_firewall"));
     assert_eq!(
-        p.programs[0].probe_config.batch_bytes,
+        b.p.programs[0].probe_config.batch_bytes,
         bpfrr_recorder::record::prepare::BATCH_BYTES
     );
-    let mut ring = RingReader::new(&p.bpfrr.ringbuf).unwrap();
-    let mut asm = Assembler::new();
-    let frame: Vec<u8> = inputs("xdp_fw").remove(0).1;
-    let input = RunInput::Packet {
-        frame: &frame,
-        ctx: None,
-    };
-    run(&p.programs[0].fd, RunKind::Xdp, input, N).unwrap();
-    p.bpfrr.flush().unwrap();
-    let (mut invs, items) = read_items(&mut ring, &mut asm);
-    invs.extend(asm.finish());
+    b.run(N);
+    b.p.bpfrr.flush().unwrap();
+    let (invs, items) = b.read_all();
     assert_eq!(invs.len(), N as usize, "every run is recorded");
     assert!(
         items > 1 && items < N as usize / 4,
@@ -510,10 +547,16 @@ fn repeated_runs_leave_in_batches_of_several_invocations() {
     );
     assert!(
         invs.iter()
-            .all(|i| !i.partial && i.packet.as_deref() == Some(&frame[..]))
+            .all(|i| !i.partial && i.packet.as_deref() == Some(&b.frame[..]))
     );
     assert_contiguous_per_cpu(&invs);
-    let lost: u64 = p.bpfrr.lost_per_cpu().unwrap().iter().map(|(_, n)| n).sum();
+    let lost: u64 =
+        b.p.bpfrr
+            .lost_per_cpu()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
     assert_eq!(lost, 0);
 }
 
@@ -524,25 +567,17 @@ fn the_flush_delivers_a_partial_batch() {
     if !common::kernel_tests_enabled("the_flush_delivers_a_partial_batch") {
         return;
     }
-    let p = prepare(&samples().join("xdp_fw.bpf.o"), &opts("xdp_firewall")).unwrap();
-    let mut ring = RingReader::new(&p.bpfrr.ringbuf).unwrap();
-    let mut asm = Assembler::new();
-    let frame: Vec<u8> = inputs("xdp_fw").remove(0).1;
-    let input = RunInput::Packet {
-        frame: &frame,
-        ctx: None,
-    };
+    let mut b = BatchedXdpFw::prepare(&opts("xdp_firewall"));
     // Three runs: far below the batch size.
-    run(&p.programs[0].fd, RunKind::Xdp, input, 3).unwrap();
-    let (before, items) = read_items(&mut ring, &mut asm);
+    b.run(3);
+    let (before, items) = b.read();
     assert_eq!(
         (before.len(), items),
         (0, 0),
         "nothing sent before the flush"
     );
-    p.bpfrr.flush().unwrap();
-    let (mut invs, items) = read_items(&mut ring, &mut asm);
-    invs.extend(asm.finish());
+    b.p.bpfrr.flush().unwrap();
+    let (invs, items) = b.read_all();
     assert_eq!(invs.len(), 3, "the flush sends the three invocations");
     assert!(
         (1..=2).contains(&items),
@@ -550,12 +585,8 @@ fn the_flush_delivers_a_partial_batch() {
     );
     assert!(invs.iter().all(|i| !i.partial));
     assert_contiguous_per_cpu(&invs);
-    p.bpfrr.flush().unwrap();
-    assert_eq!(
-        read_items(&mut ring, &mut asm).1,
-        0,
-        "nothing left to flush"
-    );
+    b.p.bpfrr.flush().unwrap();
+    assert_eq!(b.read().1, 0, "nothing left to flush");
 }
 
 /// A batch the ring buffer has no room for is lost whole: every record of
@@ -573,18 +604,10 @@ fn a_batch_lost_to_a_full_ring_buffer_is_counted_whole() {
         buffer_size: Some(4096),
         ..opts("xdp_firewall")
     };
-    let p = prepare(&samples().join("xdp_fw.bpf.o"), &o).unwrap();
-    let mut ring = RingReader::new(&p.bpfrr.ringbuf).unwrap();
-    let mut asm = Assembler::new();
-    let frame: Vec<u8> = inputs("xdp_fw").remove(0).1;
-    let input = RunInput::Packet {
-        frame: &frame,
-        ctx: None,
-    };
-    run(&p.programs[0].fd, RunKind::Xdp, input, N as u32).unwrap();
-    p.bpfrr.flush().unwrap();
-    let (mut invs, _) = read_items(&mut ring, &mut asm);
-    invs.extend(asm.finish());
+    let mut b = BatchedXdpFw::prepare(&o);
+    b.run(N as u32);
+    b.p.bpfrr.flush().unwrap();
+    let (invs, _) = b.read_all();
     assert!(
         !invs.is_empty() && (invs.len() as u64) < N,
         "only the last batch arrives, got {} invocations",
@@ -599,7 +622,13 @@ fn a_batch_lost_to_a_full_ring_buffer_is_counted_whole() {
     // Every run takes the same path: entry, its helper calls, exit.
     let per_inv = 2 + invs[0].events.len() as u64;
     assert!(invs.iter().all(|i| 2 + i.events.len() as u64 == per_inv));
-    let lost: u64 = p.bpfrr.lost_per_cpu().unwrap().iter().map(|(_, n)| n).sum();
+    let lost: u64 =
+        b.p.bpfrr
+            .lost_per_cpu()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
     assert_eq!(
         lost,
         (N - invs.len() as u64) * per_inv,
