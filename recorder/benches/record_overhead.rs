@@ -30,7 +30,10 @@ mod overhead {
     use bpfrr_recorder::record::assemble::Assembler;
     use bpfrr_recorder::record::prepare;
     use bpfrr_recorder::record::ringbuf::RingReader;
-    use bpfrr_recorder::record::{Driver, PrepareOptions, Prepared, TestInput, TestRunDriver};
+    use bpfrr_recorder::record::{
+        CaptureHints, Driver, PrepareOptions, Prepared, TestInput, TestRunDriver,
+    };
+    use bpfrr_recorder::sys::Pinned;
     use bpfrr_recorder::testrun::{RunInput, RunKind, run};
     use bpfrr_recorder::wire;
     use std::os::fd::AsFd;
@@ -118,13 +121,23 @@ mod overhead {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples")
     }
 
-    struct Figures {
-        original_ns: f64,
-        instrumented_ns: f64,
+    /// One instrumented capture's figures.
+    struct Instrumented {
+        ns: f64,
         drain_ns: f64,
         bytes_per_run: f64,
         lost: u64,
         chunks: u32,
+    }
+
+    struct Figures {
+        original_ns: f64,
+        /// The capture of a test-run recording (`--packet`, `--pcap`): the
+        /// recording thread pinned, no clock read at entry.
+        test_run: Instrumented,
+        /// The capture of a live recording (`--xdp`, `--tc`, ...): each
+        /// entry reads `bpf_ktime_get_ns`.
+        live: Instrumented,
     }
 
     fn median(v: &mut [f64]) -> f64 {
@@ -165,91 +178,168 @@ mod overhead {
         }
     }
 
-    fn measure(case: &Case, len: usize, snaplen: Option<u32>) -> Result<Figures, String> {
-        let frame = udp_frame(len, case.dst_port);
-        // The capture `bpfrr record --packet` would use for this input.
-        let hints = TestRunDriver::new(
-            vec![TestInput::Packet {
-                frame: frame.clone(),
-                ctx: None,
-            }],
-            1,
-        )
-        .capture_hints();
-        let opts = PrepareOptions {
-            program: Some(case.program.to_string()),
-            buffer_size: Some(buffer()),
-            snaplen,
-            hints,
-            retarget: None,
-            // `BPFRR_BENCH_BATCH=N`: the probes' batch size in bytes (0: no batching).
-            batch_bytes: std::env::var("BPFRR_BENCH_BATCH")
-                .ok()
-                .and_then(|v| v.parse().ok()),
-        };
-        let obj = samples().join(format!("{}.bpf.o", case.sample));
-        let prepared = prepare::prepare(&obj, &opts).map_err(|e| e.to_string())?;
-        let kind = kind_of(&prepared);
-        let original = prepared.programs[0].original.fd.as_fd();
-        let instrumented = prepared.programs[0].fd.as_fd();
-        let mut ring = RingReader::new(&prepared.bpfrr.ringbuf)?;
-        let mut asm = Assembler::new();
+    /// One capture of the case: its prepared programs and maps, its ring
+    /// buffer reader, and the figures gathered so far.
+    struct Capture {
+        prepared: Prepared,
+        ring: RingReader,
+        asm: Assembler,
+        pinned_cpu: Option<u32>,
+        per_chunk: u32,
+        chunks: u32,
+        bytes_per_run: f64,
+        ns: Vec<f64>,
+        drain_ns: Vec<f64>,
+    }
 
-        // Bytes of records per run, from a short instrumented run.
-        prepared.fill_prog_arrays(true).map_err(|e| e.to_string())?;
-        timed(instrumented, kind, &frame, 100)?;
-        let flush = || prepared.bpfrr.flush().map_err(|e| e.to_string());
-        flush()?;
-        let (_, bytes) = drain(&mut ring, &mut asm)?;
-        let bytes_per_run = bytes as f64 / 100.0;
-        // Chunks that fill at most half the buffer.
-        let per_chunk = ((f64::from(buffer()) / 2.0 / bytes_per_run) as u32).clamp(1, RUNS);
-        let chunks = RUNS.div_ceil(per_chunk);
-
-        // Warm up both.
-        prepared
-            .fill_prog_arrays(false)
-            .map_err(|e| e.to_string())?;
-        timed(original, kind, &frame, 10_000)?;
-
-        let mut orig = Vec::new();
-        let mut inst = Vec::new();
-        let mut drain_ns = Vec::new();
-        for _ in 0..ROUNDS {
-            prepared
-                .fill_prog_arrays(false)
+    impl Capture {
+        /// Prepares the case as `bpfrr record` would for `frame`: with the
+        /// test-run driver's capture (pinned to `pinned_cpu`, no clock) or a
+        /// live one (`None`: the clock).
+        fn prepare(
+            case: &Case,
+            frame: &[u8],
+            snaplen: Option<u32>,
+            pinned_cpu: Option<u32>,
+        ) -> Result<Capture, String> {
+            let hints = CaptureHints {
+                pinned_cpu,
+                ..TestRunDriver::new(
+                    vec![TestInput::Packet {
+                        frame: frame.to_vec(),
+                        ctx: None,
+                    }],
+                    1,
+                )
+                .capture_hints()
+            };
+            let opts = PrepareOptions {
+                program: Some(case.program.to_string()),
+                buffer_size: Some(buffer()),
+                snaplen,
+                hints,
+                retarget: None,
+                // `BPFRR_BENCH_BATCH=N`: the probes' batch size in bytes (0: no batching).
+                batch_bytes: std::env::var("BPFRR_BENCH_BATCH")
+                    .ok()
+                    .and_then(|v| v.parse().ok()),
+            };
+            let obj = samples().join(format!("{}.bpf.o", case.sample));
+            let prepared = prepare::prepare(&obj, &opts).map_err(|e| e.to_string())?;
+            let ring = RingReader::new(&prepared.bpfrr.ringbuf)?;
+            let mut c = Capture {
+                prepared,
+                ring,
+                asm: Assembler::new(),
+                pinned_cpu,
+                per_chunk: 1,
+                chunks: 1,
+                bytes_per_run: 0.0,
+                ns: Vec::new(),
+                drain_ns: Vec::new(),
+            };
+            // Bytes of records per run, from a short instrumented run.
+            c.prepared
+                .fill_prog_arrays(true)
                 .map_err(|e| e.to_string())?;
-            orig.push(timed(original, kind, &frame, RUNS)?);
+            timed(c.instrumented(), c.kind(), frame, 100)?;
+            c.flush()?;
+            let (_, bytes) = drain(&mut c.ring, &mut c.asm)?;
+            c.bytes_per_run = bytes as f64 / 100.0;
+            // Chunks that fill at most half the buffer.
+            c.per_chunk = ((f64::from(buffer()) / 2.0 / c.bytes_per_run) as u32).clamp(1, RUNS);
+            c.chunks = RUNS.div_ceil(c.per_chunk);
+            Ok(c)
+        }
 
-            prepared.fill_prog_arrays(true).map_err(|e| e.to_string())?;
+        fn kind(&self) -> RunKind {
+            kind_of(&self.prepared)
+        }
+
+        fn original(&self) -> BorrowedFd<'_> {
+            self.prepared.programs[0].original.fd.as_fd()
+        }
+
+        fn instrumented(&self) -> BorrowedFd<'_> {
+            self.prepared.programs[0].fd.as_fd()
+        }
+
+        /// As the recorder flushes after each test run.
+        fn flush(&self) -> Result<(), String> {
+            match self.pinned_cpu {
+                Some(cpu) => self.prepared.bpfrr.flush_pinned(cpu),
+                None => self.prepared.bpfrr.flush(),
+            }
+            .map_err(|e| e.to_string())
+        }
+
+        /// One round of RUNS instrumented runs, in chunks, drained between.
+        fn round(&mut self, frame: &[u8]) -> Result<(), String> {
+            self.prepared
+                .fill_prog_arrays(true)
+                .map_err(|e| e.to_string())?;
             let (mut total_ns, mut drain_total, mut done) = (0.0, 0.0, 0u32);
             while done < RUNS {
-                let n = per_chunk.min(RUNS - done);
-                total_ns += timed(instrumented, kind, &frame, n)? * f64::from(n);
+                let n = self.per_chunk.min(RUNS - done);
+                total_ns += timed(self.instrumented(), self.kind(), frame, n)? * f64::from(n);
                 let t = Instant::now();
-                // As the recorder does after each test run.
-                flush()?;
-                drain(&mut ring, &mut asm)?;
+                self.flush()?;
+                drain(&mut self.ring, &mut self.asm)?;
                 drain_total += t.elapsed().as_nanos() as f64;
                 done += n;
             }
-            inst.push(total_ns / f64::from(RUNS));
-            drain_ns.push(drain_total / f64::from(RUNS));
+            self.ns.push(total_ns / f64::from(RUNS));
+            self.drain_ns.push(drain_total / f64::from(RUNS));
+            Ok(())
         }
-        let lost = prepared
-            .bpfrr
-            .lost_per_cpu()
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
+
+        fn figures(mut self) -> Result<Instrumented, String> {
+            let lost = self
+                .prepared
+                .bpfrr
+                .lost_per_cpu()
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|(_, n)| n)
+                .sum();
+            Ok(Instrumented {
+                ns: median(&mut self.ns),
+                drain_ns: median(&mut self.drain_ns),
+                bytes_per_run: self.bytes_per_run,
+                lost,
+                chunks: self.chunks,
+            })
+        }
+    }
+
+    /// Original, test-run capture and live capture, rounds interleaved, on
+    /// the CPU the bench is pinned to.
+    fn measure(case: &Case, len: usize, snaplen: Option<u32>, cpu: u32) -> Result<Figures, String> {
+        let frame = udp_frame(len, case.dst_port);
+        let mut test_run = Capture::prepare(case, &frame, snaplen, Some(cpu))?;
+        let mut live = Capture::prepare(case, &frame, snaplen, None)?;
+
+        // Warm up the original.
+        test_run
+            .prepared
+            .fill_prog_arrays(false)
+            .map_err(|e| e.to_string())?;
+        timed(test_run.original(), test_run.kind(), &frame, 10_000)?;
+
+        let mut orig = Vec::new();
+        for _ in 0..ROUNDS {
+            test_run
+                .prepared
+                .fill_prog_arrays(false)
+                .map_err(|e| e.to_string())?;
+            orig.push(timed(test_run.original(), test_run.kind(), &frame, RUNS)?);
+            test_run.round(&frame)?;
+            live.round(&frame)?;
+        }
         Ok(Figures {
             original_ns: median(&mut orig),
-            instrumented_ns: median(&mut inst),
-            drain_ns: median(&mut drain_ns),
-            bytes_per_run,
-            lost,
-            chunks,
+            test_run: test_run.figures()?,
+            live: live.figures()?,
         })
     }
 
@@ -263,12 +353,22 @@ mod overhead {
         println!(
             "record_overhead: kernel time per run (BPF_PROG_TEST_RUN duration), {RUNS} runs per measurement, median of {ROUNDS}"
         );
+        // As `bpfrr record` pins a test-run recording's thread.
+        let pinned = match Pinned::here() {
+            Ok(p) => p,
+            Err(e) => {
+                println!("record_overhead: cannot pin the bench to a CPU: {e}");
+                return;
+            }
+        };
         println!(
-            "{:<16} {:>6} {:>14} {:>18} {:>8} {:>15} {:>11}",
+            "{:<16} {:>6} {:>12} {:>14} {:>8} {:>14} {:>8} {:>13} {:>10}",
             "sample",
             "packet",
             "original ns",
-            "instrumented ns",
+            "test-run ns",
+            "factor",
+            "live ns",
             "factor",
             "drain ns/run",
             "bytes/run"
@@ -287,27 +387,30 @@ mod overhead {
                 Some(s) => format!("{} snap{s}", case.sample),
             };
             for len in [64usize, 1500] {
-                match measure(case, len, snaplen) {
+                match measure(case, len, snaplen, pinned.cpu()) {
                     Ok(f) => {
+                        let (t, l) = (&f.test_run, &f.live);
                         println!(
-                            "{:<16} {:>5}B {:>14.1} {:>18.1} {:>7.2}x {:>15.1} {:>11.0}{}",
+                            "{:<16} {:>5}B {:>12.1} {:>14.1} {:>7.2}x {:>14.1} {:>7.2}x {:>13.1} {:>10.0}{}",
                             name,
                             len,
                             f.original_ns,
-                            f.instrumented_ns,
-                            f.instrumented_ns / f.original_ns,
-                            f.drain_ns,
-                            f.bytes_per_run,
-                            if f.chunks > 1 {
-                                format!("  ({} chunks)", f.chunks)
+                            t.ns,
+                            t.ns / f.original_ns,
+                            l.ns,
+                            l.ns / f.original_ns,
+                            t.drain_ns,
+                            t.bytes_per_run,
+                            if t.chunks > 1 {
+                                format!("  ({} chunks)", t.chunks)
                             } else {
                                 String::new()
                             }
                         );
-                        if f.lost > 0 {
+                        if t.lost + l.lost > 0 {
                             println!(
-                                "  WARNING: {} records lost: the instrumented figure is too low",
-                                f.lost
+                                "  WARNING: {} records lost: the instrumented figures are too low",
+                                t.lost + l.lost
                             );
                         }
                     }

@@ -83,7 +83,8 @@ pub const FLAG_PACKET_UNCHANGED: u8 = 2;
 pub const FLAG_KFUNC: u8 = 4;
 
 /// Entry payload: the program, the CPU and its sequence number, the CPU's
-/// lost counter (a tail entry ends here), then the time, the sizes, the
+/// lost counter (a tail entry ends here), then the time (0 from probes
+/// that read no clock: the recorder stamps it), the sizes, the
 /// context image, the packet and the packet metadata (`min(len, cap)`
 /// bytes each), each padded to 8 bytes.
 pub const ENTRY_PROG: i16 = 8;

@@ -282,6 +282,7 @@ fn records_past_the_scratch_buffer_are_counted_and_the_invocation_is_partial() {
         reuse_state: true,
         packet_unchanged: false,
         batch_bytes: 0,
+        entry_clock: true,
         sites: LogSites::default(),
     };
     let inst = instrument(&linked, &[0], &[], &cfg).unwrap();

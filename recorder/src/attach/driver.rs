@@ -59,6 +59,7 @@ impl Driver for LiveDriver {
         CaptureHints {
             max_packet: None,
             ctx_size: context_size(&self.spec),
+            pinned_cpu: None,
         }
     }
 

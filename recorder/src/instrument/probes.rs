@@ -195,6 +195,12 @@ pub struct ProbeConfig {
     /// scratch buffer keeps this much room beyond what one invocation
     /// needs (see `crate::wire`, batches).
     pub batch_bytes: u32,
+    /// The entry stamps its time with `bpf_ktime_get_ns` (the order of
+    /// invocations across CPUs, live). Off when every invocation runs on
+    /// one CPU at the recorder's call (a pinned test run): the clock is
+    /// then a quarter of the probes' cost for nothing, and the entry's
+    /// time stays 0 for the recorder to fill in.
+    pub entry_clock: bool,
 }
 
 /// Where a helper output's size comes from, resolved for one call site.
@@ -642,9 +648,15 @@ pub fn entry(cfg: &ProbeConfig, fr: Frame) -> Block {
         ENTRY_META_LEN as i64,
         (NO_META as u32 | meta_cap << 16) as i32,
     );
-    b.call(HELPER_KTIME_GET_NS);
-    b.ldx(Sz::DW, 1, 10, fr.rec());
-    b.stx(Sz::DW, 1, ENTRY_TIME as i64, 0);
+    if cfg.entry_clock {
+        b.call(HELPER_KTIME_GET_NS);
+        b.ldx(Sz::DW, 1, 10, fr.rec());
+        b.stx(Sz::DW, 1, ENTRY_TIME as i64, 0);
+    } else {
+        // r2 is the record (the scratch buffer holds old bytes: clear it).
+        b.st(Sz::DW, 2, ENTRY_TIME as i64, 0);
+        b.mov(1, 2);
+    }
     match &cfg.ctx {
         CtxCapture::Fields { image_len, fields } => {
             // The scratch buffer holds old records: clear the image first.

@@ -37,6 +37,7 @@ fn cfg(packet: PacketAccess) -> ProbeConfig {
         reuse_state: true,
         packet_unchanged: false,
         batch_bytes: 4096,
+        entry_clock: true,
     }
 }
 
@@ -481,6 +482,29 @@ fn skb_and_raw_contexts_use_their_capture_code() {
     assert_eq!(calls(&out, probes::HELPER_SKB_LOAD_BYTES), 0);
     // One probe_read for the context, one per output (lookup, comm).
     assert_eq!(calls(&out, probes::HELPER_PROBE_READ_KERNEL), 3);
+}
+
+#[test]
+fn the_entry_reads_the_clock_only_when_asked() {
+    let p = sample_program();
+    let ktime_calls = |c: &ProbeConfig| {
+        let out = instrument(&p, &[16, 0, 8], &maps(), c).unwrap();
+        check_invariants(&p, &[16, 0, 8], &out);
+        check(&out.program.insns)
+            .unwrap()
+            .insns
+            .iter()
+            .flatten()
+            .filter(|i| **i == Insn::Call(CallTarget::Helper(probes::HELPER_KTIME_GET_NS)))
+            .count()
+    };
+    let mut c = cfg(PacketAccess::Xdp);
+    let with_clock = ktime_calls(&c);
+    c.entry_clock = false;
+    let without = ktime_calls(&c);
+    // The program's own call (in its callback) stays; the entry's goes.
+    assert_eq!(without, 1);
+    assert_eq!(with_clock, without + 1);
 }
 
 /// Every program of every sample object, linked with stand-in fds.

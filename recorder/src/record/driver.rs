@@ -43,6 +43,13 @@ pub struct CaptureHints {
     /// memory (raw tracepoint arguments, a tracepoint's record, pt_regs);
     /// `None`: the recorder's default for the program type.
     pub ctx_size: Option<u32>,
+    /// Every invocation runs on this CPU, started by the driver's own
+    /// calls one at a time (a test-run driver pinned to it): the order of
+    /// invocations is that CPU's sequence, so the probes read no clock and
+    /// the recorder stamps each invocation with the time its call started.
+    /// `None`: invocations come from anywhere (live), each entry reads
+    /// `bpf_ktime_get_ns`.
+    pub pinned_cpu: Option<u32>,
 }
 
 /// What one `step` did.
@@ -77,6 +84,15 @@ pub trait Driver {
     /// before the program is loaded.
     fn capture_hints(&self) -> CaptureHints {
         CaptureHints::default()
+    }
+
+    /// Pins the recording thread to the CPU it runs on, for a driver whose
+    /// every invocation comes from its own calls on this thread (test
+    /// runs), and returns that CPU (see [`CaptureHints::pinned_cpu`]);
+    /// `None`: not pinned. Called before the program is loaded; `stop`
+    /// gives the thread its CPUs back.
+    fn pin_to_cpu(&mut self) -> Option<u32> {
+        None
     }
 
     /// The attach target tracing programs must be loaded for, when the

@@ -17,8 +17,8 @@ use bpfrr_trace::trace::{
 use crate::instrument::KfuncSite;
 use crate::load::LoadedProgram;
 use crate::stop::{InterruptHandle, Progress, StatusLine, StopConditions, StopReason, Stopper};
-use crate::sys::{ProgInfo, SysError, possible_cpus};
-use crate::wire;
+use crate::sys::{ProgInfo, SysError, monotonic_ns, possible_cpus};
+use crate::wire::{self, Record};
 
 use super::assemble::Assembler;
 use super::driver::{Driver, DriverError, DriverTarget, Step};
@@ -84,9 +84,25 @@ pub fn record(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let mut prep_opts = opts.prepare.clone();
+    // Pinned before the hints are read: they say whether it worked.
+    let pinned_cpu = driver.pin_to_cpu();
     prep_opts.hints = driver.capture_hints();
     prep_opts.retarget = driver.retarget();
-    let prepared = prepare(&opts.object, &prep_opts)?;
+    let prepared = match prepare(&opts.object, &prep_opts) {
+        Ok(p) => p,
+        Err(e) => {
+            // Give a pinned thread its CPUs back; the error is the news.
+            let _ = driver.stop();
+            return Err(e.into());
+        }
+    };
+    // A pinned test run's probes read no clock: each invocation gets the
+    // time its test-run call started, and only that CPU needs flushing.
+    let flush = |p: &Prepared| match pinned_cpu {
+        Some(cpu) => p.bpfrr.flush_pinned(cpu),
+        None => p.bpfrr.flush(),
+    };
+    let mut step_started = None;
 
     let attach_point = driver.attach_point();
     let programs = trace_programs(&prepared, &attach_point);
@@ -130,16 +146,18 @@ pub fn record(
                 break;
             }
             let budget = stopper.step_budget(Duration::from_millis(100));
+            step_started = pinned_cpu.map(|_| monotonic_ns());
             let step = driver.step(budget)?;
-            // The invocations the probes batched (every CPU: test runs may
-            // run anywhere, a live CPU may have gone quiet).
-            prepared.bpfrr.flush()?;
+            // The invocations the probes batched (every CPU unless pinned:
+            // a live CPU may have gone quiet).
+            flush(&prepared)?;
             let stop = drain(
                 &mut ring,
                 &mut assembler,
                 &mut writer,
                 &mut stopper,
                 &mut written,
+                step_started,
             )?;
             if enabled_status {
                 // One per-CPU map read per status refresh (at most every 100 ms).
@@ -168,7 +186,8 @@ pub fn record(
     }
     driven?;
     stopped?;
-    // What the kernel produced before the driver stopped.
+    // What the kernel produced before the driver stopped (every CPU: a
+    // pinned thread may have been moved off its CPU).
     prepared.bpfrr.flush()?;
     drain(
         &mut ring,
@@ -176,6 +195,7 @@ pub fn record(
         &mut writer,
         &mut stopper,
         &mut written,
+        step_started,
     )?;
     if stopper.reason().is_none() {
         for inv in assembler.finish() {
@@ -218,13 +238,16 @@ pub fn record(
 }
 
 /// Reads every available record; returns true when a stop condition holds
-/// (invocations past it are not written).
+/// (invocations past it are not written). `stamp`: the time of a pinned
+/// test run's call, given to every invocation that started in it (its
+/// probes read no clock).
 fn drain(
     ring: &mut RingReader,
     assembler: &mut Assembler,
     writer: &mut TraceWriter,
     stopper: &mut Stopper,
     written: &mut u64,
+    stamp: Option<u64>,
 ) -> Result<bool, RecordError> {
     let mut records = Vec::new();
     let mut bad = None;
@@ -234,6 +257,13 @@ fn drain(
     });
     if let Some(e) = bad {
         return Err(e.into());
+    }
+    if let Some(t) = stamp {
+        for r in &mut records {
+            if let Record::Entry { time_ns, .. } = r {
+                *time_ns = t;
+            }
+        }
     }
     for r in super::assemble::in_time_order(records) {
         for inv in assembler.push(r) {

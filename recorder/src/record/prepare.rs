@@ -19,7 +19,8 @@ use crate::instrument::{
 };
 use crate::load::{LoadError, LoadOptions, LoadedObject, LoadedProgram};
 use crate::sys::{
-    BpfMap, LogLevel, MapSpec, ProgInfo, ProgLoad, RecordTable, SysError, possible_cpus, prog_info,
+    BpfMap, LogLevel, MapSpec, ProgInfo, ProgLoad, RecordTable, SysError, current_cpu,
+    possible_cpus, prog_info,
 };
 use crate::wire::{STATE_CPU, STATE_LOST, state_value_size};
 
@@ -162,6 +163,18 @@ impl BpfrrMaps {
     /// flush).
     pub fn flush(&self) -> Result<(), SysError> {
         self.flush.run_on_cpus(online_cpus())
+    }
+
+    /// Sends the committed invocations of `cpu` (a pinned test run's: see
+    /// `CaptureHints::pinned_cpu`), or of every online CPU when the
+    /// calling thread is no longer on it (the CPU went offline and the
+    /// kernel moved the thread).
+    pub fn flush_pinned(&self, cpu: u32) -> Result<(), SysError> {
+        if current_cpu() == Some(cpu) {
+            self.flush.run_on_cpus([cpu])
+        } else {
+            self.flush()
+        }
     }
 
     /// Records lost per CPU (no room in the scratch or ring buffer), from
@@ -373,6 +386,7 @@ pub fn prepare(path: &Path, opts: &PrepareOptions) -> Result<Prepared, PrepareEr
                     .is_some_and(|s| s.insns_processed < REUSE_STATE_MAX_PROCESSED),
                 packet_unchanged,
                 batch_bytes,
+                entry_clock: opts.hints.pinned_cpu.is_none(),
                 sites: log_sites(original),
             }
         })

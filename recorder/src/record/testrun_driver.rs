@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bpfrr_trace::catalog::ProgType;
 
+use crate::sys::Pinned;
 use crate::testrun::{RunInput, RunKind, RunResult, run};
 
 use super::driver::{CaptureHints, Driver, DriverError, DriverTarget, Step};
@@ -37,6 +38,8 @@ pub struct TestRunDriver {
     prog: Option<(OwnedFd, RunKind)>,
     /// What the kernel returned for each run (retval, output packet).
     pub results: Vec<RunResult>,
+    /// The recording thread pinned to one CPU (see `pin_to_cpu`).
+    pinned: Option<Pinned>,
 }
 
 impl TestRunDriver {
@@ -47,6 +50,7 @@ impl TestRunDriver {
             next: 0,
             prog: None,
             results: Vec::new(),
+            pinned: None,
         }
     }
 
@@ -81,7 +85,20 @@ impl Driver for TestRunDriver {
         CaptureHints {
             max_packet,
             ctx_size,
+            pinned_cpu: self.pinned.as_ref().map(Pinned::cpu),
         }
+    }
+
+    /// Every run happens in this thread's BPF_PROG_TEST_RUN calls, which
+    /// run the program on the calling CPU (raw tracepoints too: the driver
+    /// never sets BPF_F_TEST_RUN_ON_CPU); pinned, a `--repeat` loop cannot
+    /// move to another CPU between repeats either. A thread that cannot be
+    /// pinned (its CPU set is locked) records with the clock instead.
+    fn pin_to_cpu(&mut self) -> Option<u32> {
+        if self.pinned.is_none() {
+            self.pinned = Pinned::here().ok();
+        }
+        self.pinned.as_ref().map(Pinned::cpu)
     }
 
     fn start(&mut self, target: &DriverTarget<'_>) -> Result<(), DriverError> {
@@ -157,6 +174,14 @@ impl Driver for TestRunDriver {
 
     fn stop(&mut self) -> Result<(), DriverError> {
         self.prog = None;
+        if let Some(mut pinned) = self.pinned.take() {
+            pinned.release().map_err(|e| {
+                DriverError::new(format!(
+                    "cannot give the recording thread back its CPUs after pinning it to CPU {}: {e}",
+                    pinned.cpu()
+                ))
+            })?;
+        }
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 
 mod attach;
 mod btf;
+mod cpu;
 mod map;
 mod mount;
 mod prog;
@@ -20,6 +21,7 @@ pub use attach::{
     perf_event_enable, perf_event_open, prog_fd_by_id, prog_ids, raw_tracepoint_open,
 };
 pub use btf::{LoadedBtf, load_btf};
+pub use cpu::{Pinned, current_cpu, monotonic_ns};
 pub use map::{BPF_F_RDONLY_PROG, BpfMap, MapEntries, MapInfo, MapSpec, map_info, possible_cpus};
 pub use mount::{BPFFS_PATH, TRACEFS_PATH, ensure_bpffs, ensure_tracefs};
 pub use prog::{LoadedProgram, LogLevel, ProgInfo, ProgLoad, RecordTable, prog_flags, prog_info};

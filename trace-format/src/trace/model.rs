@@ -255,7 +255,11 @@ pub struct Invocation {
     pub cpu: u32,
     /// Sequence number among the invocations of the same CPU.
     pub cpu_seq: u64,
-    /// Kernel timestamp (`bpf_ktime_get_ns`) at entry.
+    /// Entry time on the kernel's CLOCK_MONOTONIC, in ns: live recordings
+    /// read `bpf_ktime_get_ns` at each entry; test-run recordings, where
+    /// the recorder starts every invocation itself, stamp each with the
+    /// time its BPF_PROG_TEST_RUN call started (the `--repeat`s of an
+    /// input share it).
     pub time_ns: u64,
     /// Trace program id.
     pub program: u32,
