@@ -1,18 +1,23 @@
 //! The cost of recording: each packet sample's program run in the kernel
 //! with BPF_PROG_TEST_RUN, the ORIGINAL program against its INSTRUMENTED
-//! copy (both from the same `record::prepare`, same maps, same packet, so
-//! the only difference is bpfrr's probes and their ring buffer records),
-//! on 64- and 1500-byte packets: `cargo bench -p bpfrr-recorder --bench
-//! record_overhead`.
+//! copies (from `record::prepare`, same object, same packet, so the only
+//! difference is bpfrr's probes and their ring buffer records), on 64- and
+//! 1500-byte packets: `cargo bench -p bpfrr-recorder --bench
+//! record_overhead`. Two instrumented copies: the test-run capture
+//! (`bpfrr record --packet/--pcap`: the thread pinned, no clock read at
+//! entry) and the live capture (`--xdp`, `--tc`, ...: `bpf_ktime_get_ns`
+//! at every entry).
 //!
 //! Times are the kernel's own (`duration`: mean ns per run, the system call
-//! excluded), 100,000 runs per measurement, rounds of original and
-//! instrumented interleaved, the median reported. The instrumented runs go
-//! in chunks that fit the ring buffer (no record may be lost, or the
-//! instrumented program would take the cheaper "buffer full" path); between
-//! chunks the buffer is drained, decoded and assembled into invocations as
-//! `bpfrr record` does, and that userspace time is reported separately per
-//! run. Needs root; otherwise it says it is skipped. See BENCHMARKS.md.
+//! excluded), 100,000 runs per measurement, rounds of original, test-run
+//! and live capture interleaved; times are medians over the rounds, and
+//! each factor is the median of the rounds' own ratios. The instrumented
+//! runs go in chunks that fit the ring buffer (no record may be lost, or
+//! the instrumented program would take the cheaper "buffer full" path);
+//! between chunks the buffer is drained, decoded and assembled into
+//! invocations as `bpfrr record` does, and that userspace time is reported
+//! separately per run. Needs root; otherwise it says it is skipped. See
+//! BENCHMARKS.md.
 
 fn main() {
     #[cfg(target_os = "linux")]
@@ -124,6 +129,10 @@ mod overhead {
     /// One instrumented capture's figures.
     struct Instrumented {
         ns: f64,
+        /// Median over the rounds of this round's instrumented time over
+        /// the original's time of the same round (pairs runs made moments
+        /// apart, so the machine's drift cancels out).
+        factor: f64,
         drain_ns: f64,
         bytes_per_run: f64,
         lost: u64,
@@ -293,7 +302,8 @@ mod overhead {
             Ok(())
         }
 
-        fn figures(mut self) -> Result<Instrumented, String> {
+        fn figures(mut self, original: &[f64]) -> Result<Instrumented, String> {
+            let mut factors: Vec<f64> = self.ns.iter().zip(original).map(|(i, o)| i / o).collect();
             let lost = self
                 .prepared
                 .bpfrr
@@ -304,6 +314,7 @@ mod overhead {
                 .sum();
             Ok(Instrumented {
                 ns: median(&mut self.ns),
+                factor: median(&mut factors),
                 drain_ns: median(&mut self.drain_ns),
                 bytes_per_run: self.bytes_per_run,
                 lost,
@@ -337,9 +348,9 @@ mod overhead {
             live.round(&frame)?;
         }
         Ok(Figures {
+            test_run: test_run.figures(&orig)?,
+            live: live.figures(&orig)?,
             original_ns: median(&mut orig),
-            test_run: test_run.figures()?,
-            live: live.figures()?,
         })
     }
 
@@ -396,9 +407,9 @@ mod overhead {
                             len,
                             f.original_ns,
                             t.ns,
-                            t.ns / f.original_ns,
+                            t.factor,
                             l.ns,
-                            l.ns / f.original_ns,
+                            l.factor,
                             t.drain_ns,
                             t.bytes_per_run,
                             if t.chunks > 1 {
