@@ -4,11 +4,14 @@
 //!   the clock ([`clock`]), the random generator ([`prandom`]), printk
 //!   formatting ([`printk`]), the current task ([`task`]), memory images
 //!   for `probe_read` ([`memory_image`]).
+//! - kfuncs carried out on the VM's memory: the numeric open-coded
+//!   iterator ([`iter_num`]).
 //! - [`ModelEnv`] ([`model`]): the VM's `Env` implemented with map models
 //!   and those semantics, for `bpfrr run` and tests.
 
 pub mod clock;
 pub mod csum;
+pub mod iter_num;
 pub mod memory_image;
 pub mod model;
 pub mod prandom;

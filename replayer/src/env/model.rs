@@ -12,7 +12,9 @@
 //! so two lookups of the same key return the same pointer, as in the kernel.
 //!
 //! Every helper the model implements is in [`HANDLERS`]; any other helper
-//! is a fault naming it.
+//! is a fault naming it. kfuncs are known by name ([`ModelEnv::set_kfunc_names`]:
+//! their BTF ids depend on the kernel); the model carries out the numeric
+//! iterator ([`super::iter_num`]) and faults on any other.
 
 use std::collections::HashMap;
 
@@ -20,6 +22,7 @@ use bpfrr_trace::catalog::{helper_by_name, helper_name};
 use bpfrr_trace::isa::Imm64Kind;
 
 use super::csum;
+use super::iter_num::{self, IterNumKfunc};
 use super::printk;
 use super::{Clock, MemoryImage, Prandom, Task};
 use crate::limits::MAX_MODEL_MEMORY;
@@ -265,6 +268,9 @@ pub struct ModelEnv {
     /// up to date for the maps a helper call names.
     footprints: Vec<u64>,
     model_bytes: u64,
+    /// kfunc names by BTF id (in the BTF of the kernel the program was
+    /// linked or recorded against).
+    kfunc_names: HashMap<i32, String>,
 }
 
 fn ret_errno(e: i32) -> HelperOutcome {
@@ -303,8 +309,26 @@ impl ModelEnv {
             for_each_id: id_of("for_each_map_elem").unwrap_or(-1),
             footprints: Vec::new(),
             model_bytes: 0,
+            kfunc_names: HashMap::new(),
         }
         .counted()
+    }
+
+    /// Names the kfuncs the programs call, by BTF id (a trace's
+    /// `Program::kfuncs`, or the kernel BTF the object was linked with).
+    pub fn set_kfunc_names(&mut self, names: impl IntoIterator<Item = (u32, String)>) {
+        self.kfunc_names
+            .extend(names.into_iter().map(|(id, name)| (id as i32, name)));
+    }
+
+    /// The name of the kfunc with this BTF id, if known.
+    pub fn kfunc_name(&self, btf_id: i32) -> Option<&str> {
+        self.kfunc_names.get(&btf_id).map(String::as_str)
+    }
+
+    /// The numeric-iterator kfunc with this BTF id, if it is one.
+    pub fn iter_num_kfunc(&self, btf_id: i32) -> Option<IterNumKfunc> {
+        self.kfunc_name(btf_id).and_then(IterNumKfunc::from_name)
     }
 
     fn counted(mut self) -> Self {
@@ -1580,6 +1604,26 @@ impl Env for ModelEnv {
         };
         self.sync_to(call, &before)?;
         Ok(outcome)
+    }
+
+    fn call_kfunc(
+        &mut self,
+        btf_id: i32,
+        module: i16,
+        call: &mut HelperCall<'_>,
+    ) -> Result<HelperOutcome, Fault> {
+        if let Some(kfunc) = self.iter_num_kfunc(btf_id) {
+            return iter_num::call(kfunc, call).map(HelperOutcome::Return);
+        }
+        match self.kfunc_name(btf_id) {
+            Some(name) => Err(call.fault(FaultKind::Helper {
+                id: btf_id,
+                message: format!(
+                    "the kfunc {name} is not modelled; record a trace to replay a program that calls it"
+                ),
+            })),
+            None => Err(call.fault(FaultKind::UnknownKfunc { btf_id, module })),
+        }
     }
 
     fn resolve_imm64(

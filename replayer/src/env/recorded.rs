@@ -41,6 +41,7 @@ use bpfrr_trace::catalog::{HelperSpec, OutSize, RetKind, helper, helper_by_name,
 use bpfrr_trace::isa::Imm64Kind;
 use bpfrr_trace::trace::{ArchivedInvocation, EventKind, Invocation};
 
+use super::iter_num::{self, IterNumKfunc};
 use super::model::ModelEnv;
 use crate::limits::{MAX_DYNPTR_SIZE, MAX_ENV_MEMORY_PER_INVOCATION, MAX_RETURNED_MEMORY};
 use crate::maps::{BPF_ANY, Model};
@@ -1000,6 +1001,52 @@ impl<'a> RecordedEnv<'a> {
         }
     }
 
+    /// A numeric-iterator kfunc: the recorder keeps no bytes of the
+    /// iterator (it is the program's stack), so the model carries the kfunc
+    /// out on the VM's memory, and the recorded r0 checks it: `new`'s int
+    /// must be the same, `next` must return NULL exactly when the kernel
+    /// did (its pointer is the VM address of the iterator, not the kernel's).
+    fn iter_num(
+        &mut self,
+        kfunc: IterNumKfunc,
+        btf_id: i32,
+        rec: &RecordedCall<'a>,
+        call: &mut HelperCall<'_>,
+    ) -> Result<HelperOutcome, Fault> {
+        let replayed = iter_num::call(kfunc, call)?;
+        let event = Some(self.next - 1);
+        match kfunc {
+            // An `int`: the kernel leaves it in the low 32 bits of r0.
+            IterNumKfunc::New if replayed as u32 != rec.ret as u32 => {
+                let message = format!(
+                    "{} returns {} in the replay, {} in the recording",
+                    kfunc.name(),
+                    replayed as u32 as i32,
+                    rec.ret as u32 as i32
+                );
+                Err(self.diverge(call, btf_id, event, message))
+            }
+            IterNumKfunc::New | IterNumKfunc::Destroy => Ok(HelperOutcome::Return(rec.ret)),
+            IterNumKfunc::Next if (replayed == 0) != (rec.ret == 0) => {
+                let said = |r: u64| {
+                    if r == 0 {
+                        "NULL (done)"
+                    } else {
+                        "the next value"
+                    }
+                };
+                let message = format!(
+                    "{} returns {} in the replay, {} in the recording",
+                    kfunc.name(),
+                    said(replayed),
+                    said(rec.ret)
+                );
+                Err(self.diverge(call, btf_id, event, message))
+            }
+            IterNumKfunc::Next => Ok(HelperOutcome::Return(replayed)),
+        }
+    }
+
     /// The loop is over: its own recorded event comes now.
     fn finish_callbacks(
         &mut self,
@@ -1110,6 +1157,9 @@ impl Env for RecordedEnv<'_> {
         call: &mut HelperCall<'_>,
     ) -> Result<HelperOutcome, Fault> {
         let rec = self.expect(call, EventKind::Kfunc, btf_id as u32)?;
+        if let Some(kfunc) = self.model.iter_num_kfunc(btf_id) {
+            return self.iter_num(kfunc, btf_id, &rec, call);
+        }
         self.write_outputs(&rec, call)?;
         if rec.ret != 0 && rec.output(RETURNED_MEMORY_ARG).is_some() {
             return self.returned_buffer(btf_id, None, &rec, call);

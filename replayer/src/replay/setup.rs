@@ -247,7 +247,15 @@ pub fn initial_models(trace: &Trace) -> (ModelEnv, ReplayTables, Vec<String>) {
             })
             .collect(),
     };
-    (ModelEnv::new(maps, config), tables, notes)
+    let mut model = ModelEnv::new(maps, config);
+    // kfuncs are known by name: their BTF ids are the recording kernel's.
+    model.set_kfunc_names(
+        trace
+            .programs()
+            .iter()
+            .flat_map(|p| p.kfuncs.iter().map(|k| (k.btf_id, k.name.clone()))),
+    );
+    (model, tables, notes)
 }
 
 /// A model of one trace map, seeded from its start snapshot (or, for
