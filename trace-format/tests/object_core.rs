@@ -99,6 +99,49 @@ fn ksym_function_calls_link_as_kfunc_calls_by_kernel_btf_id() {
     );
 }
 
+const KFUNC_CORE_SOURCE: &str = r#"
+struct task_struct { int pid; } __attribute__((preserve_access_index));
+extern struct task_struct *bpf_task_from_pid(int pid) __attribute__((section(".ksyms")));
+extern void bpf_task_release(struct task_struct *p) __attribute__((section(".ksyms")));
+__attribute__((section("tp_btf/sched_switch"), used))
+int find_pid(void *ctx)
+{
+    struct task_struct *t = bpf_task_from_pid(1);
+    if (!t)
+        return 0;
+    int pid = t->pid;
+    bpf_task_release(t);
+    return pid;
+}
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";
+"#;
+
+#[test]
+fn link_with_kfuncs_resolves_kfunc_calls_and_keeps_compiled_offsets() {
+    let Some((bytes, vmlinux)) = compile_with_kernel_btf("kfunc_core", KFUNC_CORE_SOURCE) else {
+        return;
+    };
+    let kernel = Btf::parse(&vmlinux).unwrap();
+    let want: Vec<i32> = ["bpf_task_from_pid", "bpf_task_release"]
+        .iter()
+        .map(|n| kernel.find_by_name(BtfKind::Func, n).unwrap() as i32)
+        .collect();
+    let obj = ObjectFile::parse(&bytes).unwrap();
+    let linked = obj.link_with_kfuncs("find_pid", &[], &vmlinux).unwrap();
+    let kfunc_calls: Vec<i32> = linked
+        .insns
+        .iter()
+        .filter(|i| i.code == 0x85 && i.src == bpfrr_trace::isa::opcode::PSEUDO_CALL_KFUNC)
+        .map(|i| i.imm)
+        .collect();
+    assert_eq!(kfunc_calls, want);
+    // No CO-RE: the load of pid keeps the offset clang compiled.
+    let ldx = linked.insns.iter().find(|i| i.code == 0x61).unwrap();
+    assert_eq!(ldx.off, 0);
+    let core = obj.link_with_btf("find_pid", &[], &vmlinux).unwrap();
+    assert_ne!(core.insns.iter().find(|i| i.code == 0x61).unwrap().off, 0);
+}
+
 /// Compiles `source` with clang-19 and reads the running kernel's BTF:
 /// `(object bytes, vmlinux BTF)`, or None (saying why) when either is
 /// missing.

@@ -505,3 +505,46 @@ fn committed_sample_traces_replay_identically() {
     }
     assert_eq!(n, 4);
 }
+
+#[test]
+fn open_coded_iterators_record_and_replay_identically() {
+    if !kernel_tests_enabled("open_coded_iterators_record_and_replay_identically") {
+        return;
+    }
+    // samples/fixtures/iter_num: bpf_for over the packet, bpf_repeat, and
+    // bpf_iter_num_new's error cases.
+    let dir = tempdir();
+    let out_path = dir.path().join("iter_num.bpfrr");
+    let udp =
+        "ffffffffffff00112233445508004500001c0001000040110000c0a80001c0a80002003500350008abcd";
+    let o = bpfrr(
+        &samples(),
+        &[
+            "fixtures/iter_num.bpf.o",
+            "--packet",
+            udp,
+            "--packet",
+            "0202020202020202020202020202",
+            "-o",
+            out_path.to_str().unwrap(),
+        ],
+    );
+    assert!(o.ok, "{}\n{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("2/2 invocations replayed identically"),
+        "{}",
+        o.stdout
+    );
+    let trace = Trace::open(&out_path).unwrap();
+    let names: Vec<&str> = trace.programs()[0]
+        .kfuncs
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    assert!(names.contains(&"bpf_iter_num_next"), "{names:?}");
+    // 3185 (odd): XDP_DROP; 14 * 2 (even): XDP_PASS.
+    let retvals: Vec<u64> = (0..2)
+        .map(|i| trace.invocation_owned(i).unwrap().retval)
+        .collect();
+    assert_eq!(retvals, vec![1, 2]);
+}

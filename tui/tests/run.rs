@@ -152,3 +152,50 @@ fn bad_input_is_one_clear_error() {
     assert!(!ok);
     assert!(err.contains("needs --packet HEX or --pcap FILE"), "{err}");
 }
+
+#[test]
+fn open_coded_iterators_run_in_the_model() {
+    // samples/fixtures/iter_num: kfuncs are resolved by name against the
+    // running kernel's BTF, as libbpf does.
+    let udp =
+        "ffffffffffff00112233445508004500001c0001000040110000c0a80001c0a80002003500350008abcd";
+    let (ok, out, err) = bpfrr(&[
+        "fixtures/iter_num.bpf.o",
+        "--prog",
+        "iter_num",
+        "--packet",
+        udp,
+    ]);
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        // Without the kernel's BTF a kfunc call cannot be linked: one clear error.
+        assert!(!ok);
+        assert!(
+            err.contains("can only be resolved against the kernel's BTF"),
+            "{err}"
+        );
+        return;
+    }
+    assert!(ok, "{err}");
+    // The 42 bytes sum to 3185 (odd: XDP_DROP, first byte 0x71); three
+    // repeats; -EINVAL for start > end, -E2BIG for the long ranges; the
+    // last index summed is 41. Keys 2 and 4 (no steps) stay 0.
+    assert_eq!(returns(&out), vec![1]);
+    assert!(
+        out.contains("packet out (42 bytes): 71ffffffffff0011"),
+        "{out}"
+    );
+    for line in [
+        "map results[0]: (none) -> 3185",
+        "map results[1]: (none) -> 3",
+        "map results[3]: (none) -> -22",
+        "map results[5]: (none) -> -7",
+        "map results[6]: (none) -> -7",
+        "map results[7]: (none) -> 41",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    assert!(
+        !out.contains("results[2]") && !out.contains("results[4]"),
+        "{out}"
+    );
+}

@@ -298,6 +298,19 @@ impl ObjectFile {
         self.link_sections(prog_name, map_fds, &sections, Some(target_btf))
     }
 
+    /// Like `link`, with calls to kernel functions (`__ksym` kfuncs)
+    /// resolved by name to their BTF ids in `kernel_btf` (e.g. the bytes of
+    /// `/sys/kernel/btf/vmlinux`), and no CO-RE relocations: what model
+    /// runs need for programs that call kfuncs.
+    pub fn link_with_kfuncs(
+        &self,
+        prog_name: &str,
+        map_fds: &[i32],
+        kernel_btf: &[u8],
+    ) -> Result<LinkedProgram, ObjectError> {
+        self.link_sections(prog_name, map_fds, &self.section_insns, Some(kernel_btf))
+    }
+
     fn program_index(&self, prog_name: &str) -> Result<usize, ObjectError> {
         self.programs
             .iter()

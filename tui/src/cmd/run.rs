@@ -13,7 +13,7 @@ use bpfrr_replayer::maps::{Map, MapDef, MapEntries, MapType, Model, diff_entries
 use bpfrr_replayer::vm::{Context, Limits, Machine, Program, SkbProgram, XdpMd};
 use bpfrr_trace::btf::Btf;
 use bpfrr_trace::catalog::ProgType;
-use bpfrr_trace::isa::check;
+use bpfrr_trace::isa::{CallTarget, Insn, check};
 use bpfrr_trace::object::ObjectFile;
 
 #[derive(clap::Args)]
@@ -78,10 +78,26 @@ fn build_maps(obj: &ObjectFile, n_cpus: u32) -> anyhow::Result<Vec<Map>> {
 /// Links every program of the object (the requested one first, index 0),
 /// so tail calls can reach the others.
 /// Also returns the program names (index = program number), the entry's
-/// program type and the object's BTF with DATASEC offsets filled in.
-type Built = (Vec<Program>, Vec<String>, u32, Option<Btf>);
+/// program type, the object's BTF with DATASEC offsets filled in, and the
+/// names of the kfuncs the programs call by BTF id.
+type Built = (
+    Vec<Program>,
+    Vec<String>,
+    u32,
+    Option<Btf>,
+    Vec<(u32, String)>,
+);
 
-fn build_programs(obj: &ObjectFile, entry: &str, n_maps: usize) -> anyhow::Result<Built> {
+/// The running kernel's BTF, against which calls to kfuncs are resolved
+/// (by name, as libbpf does) when it is there.
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+fn build_programs(
+    obj: &ObjectFile,
+    entry: &str,
+    n_maps: usize,
+    kernel_btf: Option<&[u8]>,
+) -> anyhow::Result<Built> {
     let fds: Vec<i32> = (0..n_maps as i32).collect();
     let infos = obj.programs();
     let Some(main) = infos.iter().find(|p| p.name == entry) else {
@@ -95,10 +111,13 @@ fn build_programs(obj: &ObjectFile, entry: &str, n_maps: usize) -> anyhow::Resul
     order.extend(infos.iter().filter(|p| p.name != entry).cloned());
     let mut programs = Vec::new();
     let mut btf = None;
+    let mut kfunc_ids = Vec::new();
     for info in &order {
-        let linked = obj
-            .link(&info.name, &fds)
-            .with_context(|| format!("cannot link program `{}`", info.name))?;
+        let linked = match kernel_btf {
+            Some(kernel) => obj.link_with_kfuncs(&info.name, &fds, kernel),
+            None => obj.link(&info.name, &fds),
+        }
+        .with_context(|| format!("cannot link program `{}`", info.name))?;
         if btf.is_none() {
             btf = linked.btf.as_deref().and_then(|b| Btf::parse(b).ok());
         }
@@ -106,6 +125,10 @@ fn build_programs(obj: &ObjectFile, entry: &str, n_maps: usize) -> anyhow::Resul
             .with_context(|| format!("program `{}` is not valid BPF", info.name))?;
         let p = Program::new(&checked, Limits::default())
             .with_context(|| format!("cannot prepare program `{}`", info.name))?;
+        kfunc_ids.extend(checked.insns.iter().filter_map(|i| match i {
+            Some(Insn::Call(CallTarget::Kfunc { btf_id, .. })) => Some(*btf_id as u32),
+            _ => None,
+        }));
         programs.push(p);
     }
     Ok((
@@ -113,7 +136,24 @@ fn build_programs(obj: &ObjectFile, entry: &str, n_maps: usize) -> anyhow::Resul
         order.iter().map(|p| p.name.clone()).collect(),
         main.prog_type,
         btf,
+        kfunc_names(kernel_btf, kfunc_ids),
     ))
+}
+
+/// The names of the kfuncs with these BTF ids in the kernel's BTF (the
+/// model knows kfuncs by name).
+fn kfunc_names(kernel_btf: Option<&[u8]>, mut ids: Vec<u32>) -> Vec<(u32, String)> {
+    ids.sort_unstable();
+    ids.dedup();
+    let Some(kernel) = kernel_btf.filter(|_| !ids.is_empty()) else {
+        return Vec::new();
+    };
+    let Ok(btf) = Btf::parse(kernel) else {
+        return Vec::new(); // linking succeeded, so this does not happen
+    };
+    ids.into_iter()
+        .filter_map(|id| Some((id, btf.type_by_id(id)?.name.clone())))
+        .collect()
 }
 
 /// `--tail MAP:INDEX=PROG`.
@@ -284,7 +324,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..ModelConfig::default()
     };
     let mut maps = build_maps(&obj, config.n_cpus)?;
-    let (programs, names, prog_type, btf) = build_programs(&obj, &args.prog, maps.len())?;
+    // Missing (not Linux, no BTF): programs that call kfuncs fail to link, saying so.
+    let kernel_btf = std::fs::read(KERNEL_BTF).ok();
+    let (programs, names, prog_type, btf, kfuncs) =
+        build_programs(&obj, &args.prog, maps.len(), kernel_btf.as_deref())?;
     for spec in &args.tail {
         apply_tail(spec, &mut maps, &names)?;
     }
@@ -293,6 +336,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     machine_config.step_budget = args.step_budget;
     machine.set_config(machine_config);
     let mut env = ModelEnv::new(maps, config);
+    env.set_kfunc_names(kfuncs);
 
     // (label, context, the frame for packet programs)
     let inputs: Vec<(String, Context, Option<Vec<u8>>)> = if let Some(path) = &args.pcap {
