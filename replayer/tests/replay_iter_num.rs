@@ -320,3 +320,44 @@ fn the_model_runs_the_iterator_by_name() {
         "{f}"
     );
 }
+
+#[test]
+fn model_recordings_log_iterator_calls_and_replay_them() {
+    // record_model_run (the `bpfrr run --ui` trace) logs the kfunc calls as
+    // the recorder does; the replay checks them against the model again.
+    let mut p = trace_program(0, "iter", TRACING, &program_insns());
+    p.verifier = verifier(&[8]);
+    p.kfuncs = trace(vec![]).programs()[0].kfuncs.clone();
+    let input = |start: i64, end: i64| {
+        let mut ctx = (end as u64).to_le_bytes().to_vec();
+        ctx.extend((start as u64).to_le_bytes());
+        Input {
+            ctx,
+            ..Input::default()
+        }
+    };
+    let t = record(&[p], &[], &[input(0, 4), input(3, 1)], |_| {});
+    let inv = t.invocation_owned(0).unwrap();
+    assert_eq!(inv.retval, 6);
+    let kinds: Vec<(u32, EventKind)> = inv.events.iter().map(|e| (e.insn, e.kind)).collect();
+    assert_eq!(kinds.len(), 1 + 5 + 1, "new, 4 values and NULL, destroy");
+    assert!(kinds.iter().all(|&(_, k)| k == EventKind::Kfunc));
+    assert_eq!(t.invocation_owned(1).unwrap().retval, EINVAL_R0);
+    let summary = check_all(&t);
+    assert!(summary.all_identical() && summary.total == 2, "{summary:?}");
+}
+
+#[test]
+fn divergences_name_the_kfuncs() {
+    // The recording lacks the call to new.
+    let mut evs = events(0, 3);
+    evs.remove(0);
+    let t = trace(vec![inv(0, 3, evs, 3)]);
+    let d = replay_invocation(&t, 0).unwrap().divergence.unwrap();
+    assert!(
+        d.message.contains(&format!(
+            "the program calls bpf_iter_num_new (kfunc {NEW}) at instruction 5, but the recording's next call (event 0) is bpf_iter_num_next (kfunc {NEXT}) at instruction 9"
+        )),
+        "{d}"
+    );
+}

@@ -520,6 +520,14 @@ impl<'a> RecordedEnv<'a> {
         })
     }
 
+    /// A call described for messages, kfuncs by name when the trace names them.
+    fn describe(&self, kind: EventKind, id: u32) -> String {
+        match self.model.kfunc_name(id as i32) {
+            Some(name) if kind == EventKind::Kfunc => format!("{name} (kfunc {id})"),
+            _ => describe_call(kind, id),
+        }
+    }
+
     /// Consumes the next recorded call if it is this one (`id` is not
     /// compared for tail calls: there it names the target).
     fn expect(
@@ -543,8 +551,8 @@ impl<'a> RecordedEnv<'a> {
             Some(ev) => {
                 let message = format!(
                     "the program calls {} at instruction {pc}, but the recording's next call (event {index}) is {} at instruction {}",
-                    describe_call(kind, id),
-                    ev.describe(),
+                    self.describe(kind, id),
+                    self.describe(ev.kind, ev.id),
                     ev.insn
                 );
                 Err(self.diverge(call, fault_id, Some(index), message))
@@ -561,7 +569,7 @@ impl<'a> RecordedEnv<'a> {
             None => {
                 let message = format!(
                     "the program calls {} at instruction {pc}, but the recording has no more calls (it holds {})",
-                    describe_call(kind, id),
+                    self.describe(kind, id),
                     self.calls.len()
                 );
                 Err(self.diverge(call, fault_id, None, message))

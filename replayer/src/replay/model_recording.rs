@@ -7,20 +7,22 @@
 //! fixtures of replay, slicing and redaction tests on any machine.
 //!
 //! - [`object_definitions`]: an object's programs and maps as a trace
-//!   holds them (linked as the recorder links them).
+//!   holds them (linked as the recorder links them; with the kernel's BTF,
+//!   [`object_definitions_with_kfuncs`], kfunc calls too).
 //! - [`record_model_run`]: runs inputs in order and writes the trace.
 
 use std::path::Path;
 
+use bpfrr_trace::btf::Btf;
 use bpfrr_trace::catalog::{OutSize, helper};
 use bpfrr_trace::isa::Imm64Kind;
 use bpfrr_trace::isa::opcode::{
-    PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE,
+    PSEUDO_CALL_KFUNC, PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE,
 };
 use bpfrr_trace::object::ObjectFile;
 use bpfrr_trace::trace::{
-    EventKind, HelperEvent, HelperOutput, Invocation, LineInfo, Map, MapEntry, MapSnapshot,
-    Program, SnapshotTime, Trace, TraceMeta, TraceWriter,
+    EventKind, HelperEvent, HelperOutput, Invocation, KfuncName, LineInfo, Map, MapEntry,
+    MapSnapshot, Program, SnapshotTime, Trace, TraceMeta, TraceWriter,
 };
 
 use crate::env::ModelEnv;
@@ -141,6 +143,27 @@ impl Env for RecordingEnv {
                 kind: EventKind::Helper,
                 id: id as u32,
                 ret: *r0,
+                outputs: vec![],
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// kfuncs the model carries out (the numeric iterator), logged as the
+    /// recorder logs them: r0 under the BTF id.
+    fn call_kfunc(
+        &mut self,
+        btf_id: i32,
+        module: i16,
+        call: &mut HelperCall<'_>,
+    ) -> Result<HelperOutcome, Fault> {
+        let outcome = self.model.call_kfunc(btf_id, module, call)?;
+        if let HelperOutcome::Return(r0) = outcome {
+            self.events.push(HelperEvent {
+                insn: call.pc() as u32,
+                kind: EventKind::Kfunc,
+                id: btf_id as u32,
+                ret: r0,
                 outputs: vec![],
             });
         }
@@ -269,13 +292,50 @@ pub fn record_model_run(
 /// fd_array indices, `used_maps` = every map), line info decoded, global
 /// data with its initial bytes as the start snapshot.
 pub fn object_definitions(obj: &ObjectFile) -> Result<(Vec<Program>, Vec<Map>), String> {
+    object_definitions_with_kfuncs(obj, None)
+}
+
+/// Like [`object_definitions`], with calls to kfuncs resolved by name
+/// against `kernel_btf` (the bytes of `/sys/kernel/btf/vmlinux`) and named
+/// in each program's `kfuncs`, as a recording names them.
+pub fn object_definitions_with_kfuncs(
+    obj: &ObjectFile,
+    kernel_btf: Option<&[u8]>,
+) -> Result<(Vec<Program>, Vec<Map>), String> {
     let defs = obj.maps();
     let fds: Vec<i32> = (0..defs.len() as i32).collect();
+    // Parsed when a program calls a kfunc.
+    let mut kernel: Option<Btf> = None;
     let mut programs = Vec::new();
     for (id, info) in obj.programs().iter().enumerate() {
-        let linked = obj
-            .link(&info.name, &fds)
-            .map_err(|e| format!("program {}: {e}", info.name))?;
+        let linked = match kernel_btf {
+            Some(b) => obj.link_with_kfuncs(&info.name, &fds, b),
+            None => obj.link(&info.name, &fds),
+        }
+        .map_err(|e| format!("program {}: {e}", info.name))?;
+        let mut kfuncs: Vec<KfuncName> = Vec::new();
+        for r in &linked.insns {
+            if r.code != 0x85 || r.src != PSEUDO_CALL_KFUNC {
+                continue;
+            }
+            let btf_id = r.imm as u32;
+            if kfuncs.iter().any(|k| k.btf_id == btf_id) {
+                continue;
+            }
+            if kernel.is_none()
+                && let Some(b) = kernel_btf
+            {
+                kernel = Some(
+                    Btf::parse(b).map_err(|e| format!("the kernel's BTF cannot be read: {e}"))?,
+                );
+            }
+            if let Some(t) = kernel.as_ref().and_then(|k| k.type_by_id(btf_id)) {
+                kfuncs.push(KfuncName {
+                    btf_id,
+                    name: t.name.clone(),
+                });
+            }
+        }
         let insns = linked
             .insns
             .iter()
@@ -308,6 +368,7 @@ pub fn object_definitions(obj: &ObjectFile) -> Result<(Vec<Program>, Vec<Map>), 
                     text: l.text.clone(),
                 })
                 .collect(),
+            kfuncs,
             ..Program::default()
         });
     }

@@ -16,6 +16,8 @@ use bpfrr_trace::catalog::ProgType;
 use bpfrr_trace::isa::{CallTarget, Insn, check};
 use bpfrr_trace::object::ObjectFile;
 
+use crate::ui::model_run::KERNEL_BTF;
+
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["pcap", "packet", "ctx"])))]
 pub struct Args {
@@ -87,10 +89,6 @@ type Built = (
     Option<Btf>,
     Vec<(u32, String)>,
 );
-
-/// The running kernel's BTF, against which calls to kfuncs are resolved
-/// (by name, as libbpf does) when it is there.
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 fn build_programs(
     obj: &ObjectFile,

@@ -8,12 +8,16 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use bpfrr_replayer::replay::model_recording::object_definitions;
+use bpfrr_replayer::replay::model_recording::object_definitions_with_kfuncs;
 use bpfrr_replayer::replay::{ModelInput, record_model_run};
 use bpfrr_replayer::vm::{SkBuff, xdp_md};
 use bpfrr_trace::catalog::ProgType;
 use bpfrr_trace::object::ObjectFile;
 use bpfrr_trace::trace::{Trace, TraceMeta};
+
+/// The running kernel's BTF, against which model runs resolve calls to
+/// kfuncs (by name, as libbpf does) when it is there.
+pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// The skb context the kernel's test run gives a frame.
 fn skb_ctx(frame: &[u8]) -> Vec<u8> {
@@ -42,7 +46,10 @@ pub fn model_trace(
         std::fs::read(obj_path).with_context(|| format!("cannot read {}", obj_path.display()))?;
     let obj = ObjectFile::parse(&bytes)
         .with_context(|| format!("{} is not a usable BPF object", obj_path.display()))?;
-    let (programs, maps) = object_definitions(&obj).map_err(anyhow::Error::msg)?;
+    // Missing (not Linux, no BTF): programs that call kfuncs fail to link, saying so.
+    let kernel_btf = std::fs::read(KERNEL_BTF).ok();
+    let (programs, maps) =
+        object_definitions_with_kfuncs(&obj, kernel_btf.as_deref()).map_err(anyhow::Error::msg)?;
     let Some(id) = programs.iter().position(|p| p.name == prog) else {
         let names: Vec<&str> = programs.iter().map(|p| p.name.as_str()).collect();
         anyhow::bail!(
