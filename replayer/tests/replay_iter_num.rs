@@ -361,3 +361,32 @@ fn divergences_name_the_kfuncs() {
         "{d}"
     );
 }
+
+#[test]
+fn kfuncs_of_modules_are_not_taken_for_the_iterator() {
+    // A module's BTF ids are its own: the same number as vmlinux's
+    // bpf_iter_num_new in module 1 is another kfunc.
+    let insns: Vec<Insn> = program_insns()
+        .into_iter()
+        .map(|i| match i {
+            Insn::Call(CallTarget::Kfunc { btf_id: NEW, .. }) => Insn::Call(CallTarget::Kfunc {
+                btf_id: NEW,
+                module: 1,
+            }),
+            other => other,
+        })
+        .collect();
+    let mut e = env(Vec::new());
+    e.set_kfunc_names([(NEW as u32, "bpf_iter_num_new".to_string())]);
+    let f = run_once(&mut e, &insns, &Context::raw_tracepoint(&[3, 0])).unwrap_err();
+    assert!(
+        matches!(
+            f.kind,
+            FaultKind::UnknownKfunc {
+                btf_id: NEW,
+                module: 1
+            }
+        ),
+        "{f:?}"
+    );
+}

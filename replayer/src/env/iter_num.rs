@@ -228,6 +228,53 @@ mod tests {
         assert_eq!(IterNumState::from_bytes(s.to_bytes()), s);
     }
 
+    use crate::vm::{Memory, RegionKind, address};
+
+    fn buffer(mem: &mut Memory, bytes: Vec<u8>, writable: bool) -> u64 {
+        address(
+            mem.alloc(RegionKind::HelperBuffer { helper: 0 }, bytes, writable),
+            0,
+        )
+    }
+
+    #[test]
+    fn calls_work_on_the_vm_memory_and_next_points_at_it() {
+        let mut mem = Memory::default();
+        let it = buffer(&mut mem, vec![0xaa; 8], true);
+        let mut c = HelperCall::detached(&mut mem, [it, 1, 3, 0, 0]);
+        assert_eq!(call(IterNumKfunc::New, &mut c), Ok(0));
+        assert_eq!(c.read(it, 8).unwrap(), [0, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(call(IterNumKfunc::Next, &mut c), Ok(it));
+        assert_eq!(c.read_u32(it), Ok(1));
+        // Only the low 32 bits of r2 and r3 are the ints.
+        let mut c = HelperCall::detached(&mut mem, [it, 0xffff_ffff_0000_0005, 2, 0, 0]);
+        assert_eq!(call(IterNumKfunc::New, &mut c), Ok((-EINVAL) as u32 as u64));
+        assert_eq!(c.read(it, 8).unwrap(), [0; 8]);
+        let mut c = HelperCall::detached(&mut mem, [it, 0, 0, 0, 0]);
+        assert_eq!(call(IterNumKfunc::Next, &mut c), Ok(0));
+    }
+
+    #[test]
+    fn bad_iterator_pointers_fault_and_never_panic() {
+        let mut mem = Memory::default();
+        let short = buffer(&mut mem, vec![0; 4], true);
+        let read_only = buffer(&mut mem, vec![0; 8], false);
+        for (it, what) in [
+            (0, "NULL"),
+            (0x1234, "a scalar"),
+            (short, "4 bytes"),
+            (short + 2, "past the end"),
+        ] {
+            for k in [IterNumKfunc::New, IterNumKfunc::Next, IterNumKfunc::Destroy] {
+                let mut c = HelperCall::detached(&mut mem, [it, 0, 3, 0, 0]);
+                assert!(call(k, &mut c).is_err(), "{} on {what}", k.name());
+            }
+        }
+        let mut c = HelperCall::detached(&mut mem, [read_only, 0, 3, 0, 0]);
+        assert!(call(IterNumKfunc::New, &mut c).is_err(), "read-only memory");
+        assert_eq!(c.read(read_only, 8).unwrap(), [0; 8], "unchanged");
+    }
+
     #[test]
     fn names_map_to_the_three_kfuncs_and_nothing_else() {
         for k in [IterNumKfunc::New, IterNumKfunc::Next, IterNumKfunc::Destroy] {

@@ -326,8 +326,13 @@ impl ModelEnv {
         self.kfunc_names.get(&btf_id).map(String::as_str)
     }
 
-    /// The numeric-iterator kfunc with this BTF id, if it is one.
-    pub fn iter_num_kfunc(&self, btf_id: i32) -> Option<IterNumKfunc> {
+    /// The numeric-iterator kfunc with this BTF id in module `module`, if it
+    /// is one. The iterator is vmlinux's (module 0): a module's BTF ids are
+    /// its own and may equal vmlinux ones.
+    pub fn iter_num_kfunc(&self, btf_id: i32, module: i16) -> Option<IterNumKfunc> {
+        if module != 0 {
+            return None;
+        }
         self.kfunc_name(btf_id).and_then(IterNumKfunc::from_name)
     }
 
@@ -1612,10 +1617,10 @@ impl Env for ModelEnv {
         module: i16,
         call: &mut HelperCall<'_>,
     ) -> Result<HelperOutcome, Fault> {
-        if let Some(kfunc) = self.iter_num_kfunc(btf_id) {
+        if let Some(kfunc) = self.iter_num_kfunc(btf_id, module) {
             return iter_num::call(kfunc, call).map(HelperOutcome::Return);
         }
-        match self.kfunc_name(btf_id) {
+        match self.kfunc_name(btf_id).filter(|_| module == 0) {
             Some(name) => Err(call.fault(FaultKind::Helper {
                 id: btf_id,
                 message: format!(

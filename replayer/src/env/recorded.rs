@@ -1161,11 +1161,11 @@ impl Env for RecordedEnv<'_> {
     fn call_kfunc(
         &mut self,
         btf_id: i32,
-        _module: i16,
+        module: i16,
         call: &mut HelperCall<'_>,
     ) -> Result<HelperOutcome, Fault> {
         let rec = self.expect(call, EventKind::Kfunc, btf_id as u32)?;
-        if let Some(kfunc) = self.model.iter_num_kfunc(btf_id) {
+        if let Some(kfunc) = self.model.iter_num_kfunc(btf_id, module) {
             return self.iter_num(kfunc, btf_id, &rec, call);
         }
         self.write_outputs(&rec, call)?;
