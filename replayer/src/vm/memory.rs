@@ -423,8 +423,7 @@ pub(crate) fn store_plain_in<const RECORD: bool>(
 /// one call of the loop r10 cannot change (no instruction writes it;
 /// sessions set registers only between runs and steps) and no region
 /// changes shape, so what is checked here holds for every access of that
-/// call. One index only: every further loop-invariant value costs the loop
-/// a machine register.
+/// call. Kept to one index: the loop has few machine registers to spare.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FrameView {
     /// The region r10 points into, when it is plain and its whole buffer is
