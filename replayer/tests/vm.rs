@@ -2085,3 +2085,139 @@ fn r10_relative_accesses_agree_in_every_mode_whatever_r10_holds_or_becomes() {
     // 0x7eed_ffff_fffe, 0x5a22_3344: ((((r2 ^ r3) + r4) ^ r5) + r6) ^ r7.
     assert_eq!(r0(&plain), 0x5a22_b232_5a22_4494);
 }
+
+#[test]
+fn r10_accesses_mixed_with_other_bases_and_across_calls_agree_in_every_mode() {
+    // The caller stores through r10 with every size, then through r2 (r10
+    // - 32) into the same frame, reads both kinds back both ways, and passes
+    // a pointer into its frame to a callee, which writes its own frame
+    // through r10 and the caller's through that pointer. `fault` (if any)
+    // goes at the slot marked in the callee or in the caller.
+    let build = |in_caller: Option<RawInsn>, in_callee: Option<RawInsn>| {
+        let mut main = Vec::new();
+        main.extend(lddw(1, 0x1122_3344_5566_7788));
+        main.extend([
+            stx(SIZE_DW, 10, 1, -8),
+            st(SIZE_H, 10, -10, 0x1234),
+            st(SIZE_W, 10, -16, 0x7eed),
+            st(SIZE_B, 10, -17, 0x5a),
+            st(SIZE_DW, 10, -32, -2),
+            movr(2, 10),
+            alu64(ALU_ADD, 2, -32),
+            stx(SIZE_W, 2, 1, 4),     // r10-28: r1's low word
+            ldx(SIZE_DW, 3, 10, -32), // both stores' bytes
+            ldx(SIZE_H, 4, 2, 22),    // r10-10, stored through r10
+            ldx(SIZE_B, 5, 10, -17),
+            st(SIZE_DW, 10, -64, 0),
+            movr(1, 10),
+            alu64(ALU_ADD, 1, -64),
+        ]);
+        let call_at = main.len();
+        main.push(call_local(0)); // target fixed below
+        main.extend([
+            movr(8, 0),
+            ldx(SIZE_DW, 6, 10, -64), // written by the callee through r1
+            ldx(SIZE_DW, 7, 10, -8),  // the callee's own -8 is elsewhere
+            movr(0, 3),
+            alu64r(ALU_XOR, 0, 4),
+            alu64r(ALU_ADD, 0, 5),
+            alu64r(ALU_XOR, 0, 6),
+            alu64r(ALU_ADD, 0, 7),
+            alu64r(ALU_XOR, 0, 8),
+        ]);
+        main.extend(in_caller);
+        main.push(exit());
+        let callee = main.len();
+        main[call_at] = call_local((callee - call_at - 1) as i32);
+        main.extend([
+            stx(SIZE_DW, 10, 1, -8),
+            ldx(SIZE_DW, 2, 10, -8),
+            st(SIZE_DW, 2, 0, 0x99),
+            st(SIZE_H, 10, -2, 0x77),
+            ldx(SIZE_H, 0, 10, -2),
+        ]);
+        main.extend(in_callee);
+        main.push(exit());
+        main
+    };
+    let plain = build(None, None);
+    // ((((r3 ^ r4) + r5) ^ r6) + r7) ^ r8 with r3 = 0x5566_7788_ffff_fffe,
+    // r4 = 0x1234, r5 = 0x5a, r6 = 0x99, r7 = 0x1122_3344_5566_7788, r8 = 0x77.
+    assert_eq!(r0(&plain), 0x6688_aacd_5566_6632);
+    // Faults through r10-based ops: a 4-byte store over the caller's top,
+    // a load at the callee's top, an 8-byte store below the caller's bottom.
+    let faulting = [
+        (build(Some(st(SIZE_W, 10, -2, 1)), None), 0, 510, 4, true),
+        (build(None, Some(ldx(SIZE_W, 0, 10, 0))), 1, 512, 4, false),
+        (build(Some(stx(SIZE_DW, 10, 1, -520)), None), 0, -8, 8, true),
+    ];
+    for (p, frame, at, bytes, store) in &faulting {
+        let f = run(p).unwrap_err();
+        let expected_pc = if *frame == 0 {
+            p.len() - 8 // the caller's slot before its exit
+        } else {
+            p.len() - 2 // the callee's slot before its exit
+        };
+        assert_eq!(f.pc, expected_pc, "{f}");
+        assert!(
+            matches!(
+                f.kind,
+                FaultKind::OutOfBounds { region: RegionKind::Stack { frame: fr }, offset, size, write, .. }
+                    if fr == *frame && offset == *at && size == *bytes && write == *store
+            ),
+            "{f}"
+        );
+    }
+
+    // r10 as `start` sets it; the top of the input memory (plain and
+    // writable: the frame view takes it too); in an XDP packet, the end of
+    // its data (the accesses land in the packet's window) and 512 bytes
+    // past it (in the buffer's tailroom, outside the window: every access
+    // faults, which no shortcut may miss). Every pause point, each part
+    // run at full speed, logged or stepped, against stepping both.
+    let input = Context::memory(vec![0u8; 600]);
+    let xdp = Context::xdp(&[0x42; 64], &[], XdpMd::default());
+    let data_end = address(ids::PACKET, (XDP_HEADROOM + 64) as u64);
+    let programs = [&plain][..]
+        .iter()
+        .map(|p| p.to_vec())
+        .chain(faulting.iter().map(|f| f.0.clone()))
+        .collect::<Vec<_>>();
+    for p in &programs {
+        let fresh = |ctx: &Context| {
+            let mut m = Machine::new(program(p));
+            m.start(0, ctx).unwrap();
+            m
+        };
+        let (frame_top, memory_top) = (fresh(&input).reg(10), fresh(&input).reg(1) + 600);
+        for (ctx, r10) in [
+            (&input, frame_top),
+            (&input, memory_top),
+            (&xdp, data_end),
+            (&xdp, data_end + 512),
+        ] {
+            for k in 0..=p.len() as u64 + 2 {
+                let outcome = |a: Drive, b: Drive| {
+                    let mut m = fresh(ctx);
+                    m.set_reg(10, r10);
+                    let mut log = StepLog::new();
+                    let r = match advance(&mut m, a, k, &mut log) {
+                        Ok(None) => advance(&mut m, b, u64::MAX, &mut log),
+                        other => other,
+                    };
+                    (r, m.state().clone())
+                };
+                let reference = outcome(Drive::Step, Drive::Step);
+                for a in [Drive::Full, Drive::Logged, Drive::Step] {
+                    for b in [Drive::Full, Drive::Logged, Drive::Step] {
+                        assert_eq!(
+                            outcome(a, b),
+                            reference,
+                            "r10 {r10:#x}, paused after {k} steps, {a:?} then {b:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

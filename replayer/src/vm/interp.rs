@@ -19,7 +19,7 @@ use super::machine::{
 };
 use super::memory::{address, ids};
 use super::program::{Op, Program};
-use super::simple::{SimpleStop, Straight, run_simple, run_simple_inline, sext};
+use super::simple::{SimpleStop, Straight, run_full, run_simple, run_simple_inline, sext};
 
 /// What a slow-path instruction decided.
 enum Next {
@@ -87,13 +87,7 @@ impl Machine {
                         status: Status::Running,
                     },
                 };
-                let stop = run_simple::<false, false, EffectList>(
-                    straight,
-                    &mut pc,
-                    &mut left,
-                    &mut EffectList::default(),
-                    &mut Vec::new(),
-                );
+                let stop = run_full(straight, program.frame_accesses, &mut pc, &mut left);
                 if stop == SimpleStop::General && matches!(program.ops.get(pc), Some(Op::Exit)) {
                     // The entry frame returns: the general loop's `exit`
                     // would do exactly this.
@@ -277,11 +271,13 @@ impl Machine {
                 };
                 let stop = if MARK {
                     log.move_into(marked);
-                    run_simple::<REC, MARK, L>(straight, &mut pc, &mut left, marked, marks)
+                    run_simple::<REC, MARK, false, L>(straight, &mut pc, &mut left, marked, marks)
                 } else if REC {
-                    run_simple_inline::<REC, MARK, _>(straight, &mut pc, &mut left, log, marks)
+                    run_simple_inline::<REC, MARK, false, _>(
+                        straight, &mut pc, &mut left, log, marks,
+                    )
                 } else {
-                    run_simple::<REC, MARK, EffectList>(straight, &mut pc, &mut left, log, marks)
+                    run_full(straight, program.frame_accesses, &mut pc, &mut left)
                 };
                 if stop == SimpleStop::Counter {
                     if pause {
@@ -297,7 +293,8 @@ impl Machine {
                     fault!(FaultKind::BadCallTarget { target: pc as u64 });
                 };
                 match op {
-                    Op::Load { d, s, off, size } => {
+                    // r10-based accesses are plain ones with r10 as base.
+                    Op::Load { d, s, off, size } | Op::LoadFp { d, s, off, size } => {
                         let v = load!(r!(s).wrapping_add(off as i64 as u64), size);
                         w!(d, v)
                     }
@@ -305,10 +302,10 @@ impl Machine {
                         let v = load!(r!(s).wrapping_add(off as i64 as u64), size);
                         w!(d, sext(v, size))
                     }
-                    Op::StoreR { d, s, off, size } => {
+                    Op::StoreR { d, s, off, size } | Op::StoreFpR { d, s, off, size } => {
                         store!(r!(d).wrapping_add(off as i64 as u64), size, r!(s))
                     }
-                    Op::StoreI { d, off, size, k } => {
+                    Op::StoreI { d, off, size, k } | Op::StoreFpI { d, off, size, k } => {
                         store!(r!(d).wrapping_add(off as i64 as u64), size, k as i64 as u64)
                     }
                     Op::Atomic {

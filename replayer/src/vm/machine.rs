@@ -285,7 +285,7 @@ impl Machine {
             // in registers.
             let mut effect = OneEffect::default();
             let (mut next_pc, mut left) = (pc, 1);
-            let stop = run_simple_inline::<true, false, _>(
+            let stop = run_simple_inline::<true, false, false, _>(
                 straight,
                 &mut next_pc,
                 &mut left,

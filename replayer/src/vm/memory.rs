@@ -417,6 +417,91 @@ pub(crate) fn store_plain_in<const RECORD: bool>(
     Some(undo)
 }
 
+/// Which region r10 points into, checked once when the straight-line loop
+/// starts, so that its r10-based accesses (`Op::LoadFp`, `StoreFpR`,
+/// `StoreFpI`) need only their offset against the region's buffer. Within
+/// one call of the loop r10 cannot change (no instruction writes it;
+/// sessions set registers only between runs and steps) and no region
+/// changes shape, so what is checked here holds for every access of that
+/// call. Kept to one index: the loop has few machine registers to spare.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameView {
+    /// The region r10 points into, when it is plain and its whole buffer is
+    /// accessible; else `usize::MAX` (no region has that index).
+    id: usize,
+}
+
+impl FrameView {
+    /// No shortcut: every r10-based access takes the general check.
+    pub(crate) const NONE: FrameView = FrameView { id: usize::MAX };
+
+    /// The view of the region `fp` (r10's value) points into. Anything the
+    /// check cannot vouch for (a packet window, the context, null, a dead
+    /// region, an id past the table) gives `NONE`.
+    #[inline(always)]
+    pub(crate) fn new(regions: &[Region], fp: u64) -> FrameView {
+        let id = (fp >> OFFSET_BITS) as usize;
+        match regions.get(id) {
+            Some(r) if r.plain && r.start == 0 && r.end as usize == r.bytes.len() => {
+                FrameView { id }
+            }
+            _ => FrameView::NONE,
+        }
+    }
+}
+
+/// `load_plain_in` of `fp + off` (`fp`: r10, as when `view` was made)
+/// through the frame view: the same value whenever it gives one. The view
+/// vouches for the region (plain, the whole buffer accessible), so only
+/// the offset is checked, by the slice itself; an offset below the
+/// region's start wraps to a huge index and misses. None sends the access
+/// to the general check.
+#[inline(always)]
+pub(crate) fn frame_load_in(
+    regions: &[Region],
+    view: FrameView,
+    fp: u64,
+    off: i16,
+    size: usize,
+) -> Option<u64> {
+    let at = usize::try_from((fp & OFFSET_MASK).wrapping_add(off as i64 as u64)).ok()?;
+    let bytes = &regions.get(view.id)?.bytes;
+    Some(match bytes.get(at..).and_then(|b| b.first_chunk::<8>()) {
+        Some(b) => u64::from_le_bytes(*b) & (u64::MAX >> ((64 - 8 * size as u32) & 63)),
+        None => le_value(bytes.get(at..at.checked_add(size)?)?),
+    })
+}
+
+/// `store_plain_in::<false>` of `fp + off` through the frame view, as
+/// `frame_load_in` (the region's `writable` is checked here: a view is for
+/// loads and stores); false sends the access to the general check.
+#[inline(always)]
+pub(crate) fn frame_store_in(
+    regions: &mut [Region],
+    view: FrameView,
+    fp: u64,
+    off: i16,
+    size: usize,
+    value: u64,
+) -> bool {
+    let Ok(at) = usize::try_from((fp & OFFSET_MASK).wrapping_add(off as i64 as u64)) else {
+        return false;
+    };
+    match regions.get_mut(view.id) {
+        Some(r) if r.writable => match at
+            .checked_add(size)
+            .and_then(|end| r.bytes.get_mut(at..end))
+        {
+            Some(dst) => {
+                put_le(dst, value);
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 impl Memory {
     /// Memory with the fixed regions, all empty.
     pub fn new() -> Memory {

@@ -654,6 +654,33 @@ pub(crate) enum Op {
     Exit,
     /// The second slot of `ld_imm64`; never executed (checked programs cannot jump there).
     Hole,
+    /// `Load` whose base `s` is r10, told apart at preparation so that the
+    /// full-speed loop can check r10's frame once per entry
+    /// (`memory::FrameView`) and every other load pays nothing. Everywhere
+    /// else it runs as `Load` (the same arms); the fields are `Load`'s, so
+    /// the two have one layout and the loop decodes them alike. These three
+    /// come last so that the other ops keep their tags (and the loop's jump
+    /// table its order).
+    LoadFp {
+        d: u8,
+        s: u8,
+        off: i16,
+        size: u8,
+    },
+    /// `StoreR` whose base `d` is r10, as `LoadFp`.
+    StoreFpR {
+        d: u8,
+        s: u8,
+        off: i16,
+        size: u8,
+    },
+    /// `StoreI` whose base `d` is r10, as `LoadFp`.
+    StoreFpI {
+        d: u8,
+        off: i16,
+        size: u8,
+        k: i32,
+    },
 }
 
 /// A program ready to run: the decoded instructions, their compact form,
@@ -665,6 +692,10 @@ pub struct Program {
     /// writes the straight-line loop makes itself: without one, running
     /// the loop leaves memory as it was (see `Memory::straight_parts`).
     pub(crate) stores_in_line: bool,
+    /// Whether `ops` hold an r10-based access (`LoadFp`, `StoreFpR`,
+    /// `StoreFpI`): only then does the full-speed loop check r10's frame
+    /// on entry, so programs without them pay nothing for it.
+    pub(crate) frame_accesses: bool,
     insns: Vec<Option<Insn>>,
     raw: Vec<RawInsn>,
     subprograms: Vec<Subprogram>,
@@ -786,12 +817,22 @@ impl Program {
             ops.push(op);
         }
         fuse(&mut ops);
-        let stores_in_line = ops
-            .iter()
-            .any(|op| matches!(op, Op::StoreR { .. } | Op::StoreI { .. }));
+        let stores_in_line = ops.iter().any(|op| {
+            matches!(
+                op,
+                Op::StoreR { .. } | Op::StoreI { .. } | Op::StoreFpR { .. } | Op::StoreFpI { .. }
+            )
+        });
+        let frame_accesses = ops.iter().any(|op| {
+            matches!(
+                op,
+                Op::LoadFp { .. } | Op::StoreFpR { .. } | Op::StoreFpI { .. }
+            )
+        });
         Ok(Program {
             ops,
             stores_in_line,
+            frame_accesses,
             insns: checked.insns.clone(),
             raw: checked.raw.clone(),
             subprograms,
@@ -1151,6 +1192,18 @@ fn compile(insn: &Insn, pc: usize) -> Op {
             size,
             signed: false,
             dst,
+            src: opcode::REG_FP,
+            off,
+        } => Op::LoadFp {
+            d: dst,
+            s: opcode::REG_FP,
+            off,
+            size: size_u8(size),
+        },
+        Insn::Load {
+            size,
+            signed: false,
+            dst,
             src,
             off,
         } => Op::Load {
@@ -1170,6 +1223,28 @@ fn compile(insn: &Insn, pc: usize) -> Op {
             s: src,
             off,
             size: size_u8(size),
+        },
+        Insn::Store {
+            size,
+            dst: opcode::REG_FP,
+            off,
+            src: Operand::Reg(s),
+        } => Op::StoreFpR {
+            d: opcode::REG_FP,
+            s,
+            off,
+            size: size_u8(size),
+        },
+        Insn::Store {
+            size,
+            dst: opcode::REG_FP,
+            off,
+            src: Operand::Imm(k),
+        } => Op::StoreFpI {
+            d: opcode::REG_FP,
+            off,
+            size: size_u8(size),
+            k,
         },
         Insn::Store {
             size,

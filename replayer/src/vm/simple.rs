@@ -6,9 +6,12 @@
 //! fields, packet loads, may_goto, a memory access that faults) stops it,
 //! and the general loop in `interp.rs` runs that instruction.
 
-use super::effects::{Control, EffectSink, StepMark, push_fast};
+use super::effects::{Control, EffectList, EffectSink, StepMark, push_fast};
 use super::machine::code_address;
-use super::memory::{ContextView, Region, context_load_in, load_plain_in, store_plain_in};
+use super::memory::{
+    ContextView, FrameView, Region, context_load_in, frame_load_in, frame_store_in, load_plain_in,
+    store_plain_in,
+};
 use super::program::{Op, holds64};
 
 #[inline(always)]
@@ -102,23 +105,51 @@ pub(crate) enum SimpleStop {
 /// instructions still allowed) lasts. With `REC`, every change goes to
 /// `log` with its old value; with `MARK`, each step's start goes to `marks`.
 ///
+/// With `FRAME`, r10-based accesses go through r10's frame, checked once on
+/// entry (`FrameView`): for full speed (`run_full`) only, never with `REC`
+/// or `MARK`.
+///
 /// Out of line, so that the loop gets the machine registers to itself.
 #[inline(never)]
-pub(crate) fn run_simple<const REC: bool, const MARK: bool, L: EffectSink>(
+pub(crate) fn run_simple<const REC: bool, const MARK: bool, const FRAME: bool, L: EffectSink>(
     straight: Straight<'_>,
     pc_out: &mut usize,
     left_out: &mut u64,
     log: &mut L,
     marks: &mut Vec<StepMark>,
 ) -> SimpleStop {
-    run_simple_inline::<REC, MARK, L>(straight, pc_out, left_out, log, marks)
+    run_simple_inline::<REC, MARK, FRAME, L>(straight, pc_out, left_out, log, marks)
+}
+
+/// `run_simple` at full speed (nothing recorded or marked). Programs with
+/// r10-based accesses (`Program::frame_accesses`) get the loop that checks
+/// r10's frame once on entry; the others the loop without it, so they pay
+/// nothing for it (not even the registers the view would take).
+#[inline(always)]
+pub(crate) fn run_full(
+    straight: Straight<'_>,
+    frame_accesses: bool,
+    pc_out: &mut usize,
+    left_out: &mut u64,
+) -> SimpleStop {
+    let (log, marks) = (&mut EffectList::default(), &mut Vec::new());
+    if frame_accesses {
+        run_simple::<false, false, true, EffectList>(straight, pc_out, left_out, log, marks)
+    } else {
+        run_simple::<false, false, false, EffectList>(straight, pc_out, left_out, log, marks)
+    }
 }
 
 /// `run_simple` inlined into its caller: for single steps (`Machine::step`
 /// runs one instruction per call), where a call would cost more than the
 /// instruction.
 #[inline(always)]
-pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink>(
+pub(crate) fn run_simple_inline<
+    const REC: bool,
+    const MARK: bool,
+    const FRAME: bool,
+    L: EffectSink,
+>(
     straight: Straight<'_>,
     pc_out: &mut usize,
     left_out: &mut u64,
@@ -136,6 +167,22 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
     } = straight;
     let mut pc = *pc_out;
     let mut left = *left_out;
+    // With `FRAME` (full speed, a program with r10-based accesses), those
+    // go through r10's frame, checked here once. Everywhere else they are
+    // checked as any other access: recorded and marking runs and single
+    // steps, so stepping stays an independent reference, and programs
+    // without them, whose loop then has no view to keep in a register.
+    const {
+        assert!(
+            !(FRAME && (REC || MARK)),
+            "the frame view is for full speed only"
+        )
+    };
+    let frame = if FRAME {
+        FrameView::new(regions, regs[10])
+    } else {
+        FrameView::NONE
+    };
 
     macro_rules! r {
         ($x:expr) => {
@@ -169,6 +216,21 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
                     }
                 }
                 None => break SimpleStop::General,
+            }
+        }};
+    }
+
+    macro_rules! load {
+        ($d:expr, $addr:expr, $size:expr) => {{
+            let addr: u64 = $addr;
+            match load_plain_in(regions, addr, $size as usize) {
+                Some(v) => w!($d, v),
+                // Context fields the program type converts (`xdp_md`'s
+                // `data`, `data_end`, ...) stay in the loop too.
+                None => match context_load_in(regions, ctx, addr, $size as usize) {
+                    Some(v) => w!($d, v),
+                    None => break SimpleStop::General,
+                },
             }
         }};
     }
@@ -306,17 +368,40 @@ pub(crate) fn run_simple_inline<const REC: bool, const MARK: bool, L: EffectSink
                 }
             ),
 
-            Op::Load { d, s, off, size } => {
-                let addr = r!(s).wrapping_add(off as i64 as u64);
-                match load_plain_in(regions, addr, size as usize) {
+            // r10-based accesses through the frame view (`FRAME` only): a
+            // miss (r10 elsewhere, an offset out of the frame) goes to the
+            // general loop, which checks it as `Load`/`StoreR`/`StoreI` and
+            // reports any fault.
+            Op::LoadFp { d, off, size, .. } if FRAME => {
+                match frame_load_in(regions, frame, r!(10), off, size as usize) {
                     Some(v) => w!(d, v),
-                    // Context fields the program type converts (`xdp_md`'s
-                    // `data`, `data_end`, ...) stay in the loop too.
-                    None => match context_load_in(regions, ctx, addr, size as usize) {
-                        Some(v) => w!(d, v),
-                        None => break SimpleStop::General,
-                    },
+                    None => break SimpleStop::General,
                 }
+            }
+            Op::StoreFpR { s, off, size, .. } if FRAME => {
+                if !frame_store_in(regions, frame, r!(10), off, size as usize, r!(s)) {
+                    break SimpleStop::General;
+                }
+            }
+            Op::StoreFpI { off, size, k, .. } if FRAME => {
+                if !frame_store_in(regions, frame, r!(10), off, size as usize, k as i64 as u64) {
+                    break SimpleStop::General;
+                }
+            }
+            Op::Load { d, s, off, size } => load!(d, r!(s).wrapping_add(off as i64 as u64), size),
+            // Recorded and marking runs (single steps among them) take
+            // r10-based accesses as the plain ones. A full-speed loop without
+            // `FRAME` meets none (its program has none,
+            // `Program::frame_accesses`) and leaves them to the last arm, so
+            // that its code is the same as if they did not exist.
+            Op::LoadFp { d, s, off, size } if REC || MARK => {
+                load!(d, r!(s).wrapping_add(off as i64 as u64), size)
+            }
+            Op::StoreFpR { d, s, off, size } if REC || MARK => {
+                store!(r!(d).wrapping_add(off as i64 as u64), size, r!(s))
+            }
+            Op::StoreFpI { d, off, size, k } if REC || MARK => {
+                store!(r!(d).wrapping_add(off as i64 as u64), size, k as i64 as u64)
             }
             Op::LoadSx { d, s, off, size } => {
                 match load_plain_in(
