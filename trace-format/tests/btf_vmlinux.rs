@@ -9,6 +9,10 @@ use bpfrr_trace::object::ObjectFile;
 #[test]
 fn parses_vmlinux_btf_quickly_and_knows_iphdr() {
     let Ok(bytes) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no /sys/kernel/btf/vmlinux, which CI must have"
+        );
         eprintln!("no /sys/kernel/btf/vmlinux on this machine; nothing to check");
         return;
     };
