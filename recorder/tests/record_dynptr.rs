@@ -19,7 +19,7 @@ use bpfrr_replayer::env::{ModelConfig, ModelEnv};
 use bpfrr_replayer::maps::{Map, MapDef, MapType};
 use bpfrr_replayer::replay::{Replayer, check_all};
 use bpfrr_replayer::session::{Session, StopReason};
-use bpfrr_replayer::vm::{Context, Limits, Machine, Program, XdpMd};
+use bpfrr_replayer::vm::{Context, Limits, Machine, Program, SkbProgram, XdpMd};
 use bpfrr_trace::btf::Btf;
 use bpfrr_trace::catalog::helper_by_name;
 use bpfrr_trace::isa::{CallTarget, Insn, check};
@@ -60,7 +60,11 @@ enum R {
 const NR_RESULTS: u32 = 24;
 
 fn object() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/fixtures/dynptr_xdp.bpf.o")
+    fixture("dynptr_xdp")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../samples/fixtures/{name}.bpf.o"))
 }
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -91,18 +95,22 @@ fn frames() -> Vec<Vec<u8>> {
 }
 
 fn record_fixture(out: &Path) -> Trace {
+    record_program(&object(), "dynptr_xdp", frames(), out)
+}
+
+fn record_program(object: &Path, program: &str, frames: Vec<Vec<u8>>, out: &Path) -> Trace {
     let opts = RecordOptions {
-        object: object(),
+        object: object.to_path_buf(),
         output: out.to_path_buf(),
         prepare: PrepareOptions {
-            program: Some("dynptr_xdp".into()),
+            program: Some(program.into()),
             ..PrepareOptions::default()
         },
         stop: StopConditions::default(),
         command_line: vec!["record_dynptr".into()],
         status_line: false,
     };
-    let inputs = frames()
+    let inputs = frames
         .into_iter()
         .map(|frame| TestInput::Packet { frame, ctx: None })
         .collect();
@@ -115,6 +123,10 @@ fn record_fixture(out: &Path) -> Trace {
 
 /// The `results` map at the end of the recording, by key (s64 values).
 fn recorded_results(trace: &Trace) -> Vec<i64> {
+    recorded_map(trace, NR_RESULTS)
+}
+
+fn recorded_map(trace: &Trace, entries: u32) -> Vec<i64> {
     let map = trace
         .maps()
         .iter()
@@ -125,7 +137,7 @@ fn recorded_results(trace: &Trace) -> Vec<i64> {
         .iter()
         .find(|s| s.when == SnapshotTime::End)
         .expect("an end snapshot");
-    (0..NR_RESULTS)
+    (0..entries)
         .map(|k| {
             end.entries
                 .iter()
@@ -139,10 +151,22 @@ fn recorded_results(trace: &Trace) -> Vec<i64> {
 /// kernel's BTF as `bpfrr run` does (kfuncs by name): per frame the return
 /// value and the packet out, and the `results` map at the end.
 fn model_run(frames: &[Vec<u8>]) -> (Vec<(u64, Vec<u8>)>, Vec<i64>) {
-    let bytes = std::fs::read(object()).unwrap();
+    let ctx = |frame: &[u8]| Context::xdp(frame, &[], XdpMd::default());
+    model_run_program(&object(), "dynptr_xdp", frames, ctx, NR_RESULTS)
+}
+
+/// `program` of `object` run in the model environment on `frames`.
+fn model_run_program(
+    object: &Path,
+    program: &str,
+    frames: &[Vec<u8>],
+    context: impl Fn(&[u8]) -> Context,
+    nr_results: u32,
+) -> (Vec<(u64, Vec<u8>)>, Vec<i64>) {
+    let bytes = std::fs::read(object).unwrap();
     let obj = ObjectFile::parse(&bytes).unwrap();
     let kernel = std::fs::read(KERNEL_BTF).expect("the kernel's BTF");
-    let linked = obj.link_with_kfuncs("dynptr_xdp", &[0], &kernel).unwrap();
+    let linked = obj.link_with_kfuncs(program, &[0], &kernel).unwrap();
     let checked = check(&linked.insns).unwrap();
     let btf = Btf::parse(&kernel).unwrap();
     let names: Vec<(u32, String)> = checked
@@ -157,17 +181,17 @@ fn model_run(frames: &[Vec<u8>]) -> (Vec<(u64, Vec<u8>)>, Vec<i64>) {
         })
         .collect();
     assert!(
-        names.iter().any(|(_, n)| n == "bpf_dynptr_slice_rdwr"),
+        names.iter().any(|(_, n)| n == "bpf_dynptr_slice"),
         "{names:?}"
     );
     let program = Program::new(&checked, Limits::default()).unwrap();
-    let results = Map::new(MapDef::new("results", MapType::Array, 4, 8, NR_RESULTS), 1).unwrap();
+    let results = Map::new(MapDef::new("results", MapType::Array, 4, 8, nr_results), 1).unwrap();
     let mut env = ModelEnv::new(vec![results], ModelConfig::default());
     env.set_kfunc_names(names);
     let mut machine = Machine::new(program);
     let mut out = Vec::new();
     for frame in frames {
-        let ctx = Context::xdp(frame, &[], XdpMd::default());
+        let ctx = context(frame);
         let r0 = env
             .run(&mut machine, 0, &ctx)
             .unwrap_or_else(|f| panic!("the model run faults: {f}"));
@@ -175,7 +199,7 @@ fn model_run(frames: &[Vec<u8>]) -> (Vec<(u64, Vec<u8>)>, Vec<i64>) {
         out.push((r0, packet));
     }
     let entries = env.maps()[0].entries();
-    let values = (0..NR_RESULTS)
+    let values = (0..nr_results)
         .map(|k| {
             entries
                 .iter()
@@ -353,4 +377,104 @@ fn sessions_step_over_recorded_dynptr_calls_and_back_exactly() {
         &inv.packet.clone().unwrap()[..]
     );
     assert_eq!(s.continue_().reason, StopReason::Exited { r0: inv.retval });
+}
+
+/// Keys of the skb fixture's `results` map; the cgroup program's are
+/// these plus [`CG_BASE`].
+const SKB_FROM_RET: usize = 0;
+const SKB_BAD_FLAGS_RET: usize = 1;
+const SKB_SIZE: usize = 2;
+const SKB_IS_RDONLY: usize = 3;
+const SKB_IP_PROTO: usize = 4;
+const SKB_PAST_END_NULL: usize = 5;
+const SKB_READ_RET: usize = 6;
+const SKB_READ_SADDR: usize = 7;
+const SKB_WRITE_RET: usize = 8;
+const SKB_WRITE_FLAGS_RET: usize = 9;
+const SKB_TTL_AFTER: usize = 10;
+const CG_BASE: usize = 16;
+const SKB_NR_RESULTS: u32 = 32;
+
+/// Records `program` of the skb fixture on the frames (TCP, a non-IP
+/// frame, then UDP; the kernel's skb test run refuses an IPv4 frame cut
+/// inside its header), checks the replay, and compares kernel and model:
+/// the results map.
+fn skb_program_matches_the_model(program: &str, kind: SkbProgram) -> (Trace, Vec<i64>) {
+    let out = std::env::temp_dir().join(format!("bpfrr-{program}-{}.bpfrr", std::process::id()));
+    let object = fixture("dynptr_skb");
+    let all = frames();
+    let frames = vec![all[0].clone(), all[1].clone(), all[4].clone()];
+    let trace = record_program(&object, program, frames.clone(), &out);
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(trace.invocation_count(), frames.len() as u64);
+    let summary = check_all(&trace);
+    assert!(
+        summary.all_identical() && summary.total == trace.invocation_count(),
+        "{summary:?}"
+    );
+    let ctx = |frame: &[u8]| Context::skb_test_run(kind, frame);
+    let (model, model_results) = model_run_program(&object, program, &frames, ctx, SKB_NR_RESULTS);
+    let invs: Vec<Invocation> = (0..trace.invocation_count())
+        .map(|i| trace.invocation_owned(i).unwrap())
+        .collect();
+    for (i, (inv, (r0, packet))) in invs.iter().zip(&model).enumerate() {
+        assert_eq!(inv.retval, *r0, "{program} frame {i}: return value");
+        if kind == SkbProgram::Tc {
+            assert_eq!(
+                final_packet(inv),
+                *packet,
+                "{program} frame {i}: packet out"
+            );
+        }
+    }
+    let kernel = recorded_map(&trace, SKB_NR_RESULTS);
+    assert_eq!(kernel, model_results, "{program}: the results map");
+    (trace, kernel)
+}
+
+#[test]
+fn tc_dynptrs_are_writable_record_replay_and_match_the_model() {
+    if !common::kernel_tests_enabled("tc_dynptrs_are_writable_record_replay_and_match_the_model") {
+        return;
+    }
+    let (trace, r) = skb_program_matches_the_model("dynptr_tc", SkbProgram::Tc);
+    // The last frame, UDP to port 53, as TC sees it: the whole frame.
+    let last = &frames()[4];
+    assert_eq!((r[SKB_FROM_RET], r[SKB_BAD_FLAGS_RET]), (0, -22));
+    assert_eq!((r[SKB_SIZE], r[SKB_IS_RDONLY]), (last.len() as i64, 0));
+    assert_eq!((r[SKB_PAST_END_NULL], r[SKB_READ_RET]), (1, 0));
+    assert_eq!(r[SKB_READ_SADDR], 0x0100a8c0, "192.168.0.1");
+    assert_eq!((r[SKB_WRITE_RET], r[SKB_WRITE_FLAGS_RET]), (0, -22));
+    assert_eq!((r[SKB_IP_PROTO], r[SKB_TTL_AFTER]), (17, 63));
+    let inv = trace.invocation_owned(2).unwrap();
+    let out = final_packet(&inv);
+    assert_eq!(out[..6], [2, 0, 0, 0, 0, 1], "the new destination MAC");
+    assert_eq!(out[22], last[22] - 1, "the TTL");
+    let verdicts: Vec<u64> = (0..3)
+        .map(|i| trace.invocation_owned(i).unwrap().retval)
+        .collect();
+    assert_eq!(verdicts, [2, 2, 0], "SHOT, SHOT, OK");
+}
+
+#[test]
+fn cgroup_skb_dynptrs_are_read_only_record_replay_and_match_the_model() {
+    if !common::kernel_tests_enabled(
+        "cgroup_skb_dynptrs_are_read_only_record_replay_and_match_the_model",
+    ) {
+        return;
+    }
+    let (trace, r) = skb_program_matches_the_model("dynptr_cgroup", SkbProgram::CgroupSkb);
+    // The skb starts at the IP header: 14 bytes less than the frame.
+    let last = &frames()[4];
+    let cg = |k: usize| r[CG_BASE + k];
+    assert_eq!(cg(SKB_FROM_RET), 0);
+    assert_eq!(cg(SKB_SIZE), last.len() as i64 - 14);
+    assert_eq!(cg(SKB_IS_RDONLY), 1);
+    assert_eq!(cg(SKB_WRITE_RET), -22, "-EINVAL: read-only");
+    assert_eq!((cg(SKB_READ_RET), cg(SKB_READ_SADDR)), (0, 0x0100a8c0));
+    assert_eq!(cg(SKB_IP_PROTO), 17);
+    let verdicts: Vec<u64> = (0..3)
+        .map(|i| trace.invocation_owned(i).unwrap().retval)
+        .collect();
+    assert_eq!(verdicts, [0, 0, 1], "TCP and the non-IP frame are denied");
 }
