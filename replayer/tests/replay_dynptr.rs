@@ -22,6 +22,7 @@ const XDP: u32 = 6;
 /// BTF ids of the recording kernel (any numbers: only the names count).
 const FROM_XDP: i32 = 72_001;
 const SLICE: i32 = 72_002;
+const CLONE: i32 = 72_003;
 /// Where the kernel's slice pointed: its packet.
 const KERNEL_PACKET: u64 = 0xffff_8880_1234_5000;
 const EINVAL_R0: u64 = (-22i32) as u32 as u64;
@@ -262,14 +263,19 @@ fn the_model_runs_packet_dynptrs_by_name_and_only_vmlinux_ones() {
 
 #[test]
 fn local_dynptrs_still_replay_from_the_recording() {
-    // bpf_dynptr_from_mem(buf, 4, 0, &d); bpf_dynptr_read(out, 4, &d, 0, 0);
-    // return *(u32 *)out. The recording holds the kernel's dynptr bytes
-    // (a LOCAL dynptr with a kernel address) and what the read wrote.
+    // bpf_dynptr_from_mem(buf, 4, 0, &d); bpf_dynptr_clone(&d, &c);
+    // bpf_dynptr_read(out, 4, &c, 0, 0); return *(u32 *)out. The recording
+    // holds the kernel's dynptr bytes (a LOCAL dynptr with a kernel
+    // address), clone's result and what the read wrote: the clone gets the
+    // kernel bytes, so the read on it replays from the recording too.
     let [d0, d1] = fp(4, -16);
     let [m0, m1] = fp(1, -24);
     let [o0, o1] = fp(1, -32);
-    let [r0, r1] = fp(3, -16);
-    let insns = vec![
+    let [r0, r1] = fp(3, -48);
+    let [c0, c1] = fp(1, -16);
+    let [c2, c3] = fp(2, -48);
+    let clone = vec![c0, c1, c2, c3, kfunc(CLONE)]; // 7-11
+    let mut insns = vec![
         m0,
         m1,
         mov(2, 4),
@@ -284,10 +290,11 @@ fn local_dynptrs_still_replay_from_the_recording() {
         r1,
         mov(4, 0),
         mov(5, 0),
-        call("dynptr_read"), // 14
+        call("dynptr_read"), // 14 + 5
         ldx(Size::W, 0, 10, -32),
         exit(),
     ];
+    insns.splice(7..7, clone);
     let mut kernel_dynptr = 0xffff_c900_0000_7fe8u64.to_le_bytes().to_vec();
     kernel_dynptr.extend((4u32 | 1 << 28).to_le_bytes());
     kernel_dynptr.extend(0u32.to_le_bytes());
@@ -299,12 +306,24 @@ fn local_dynptrs_still_replay_from_the_recording() {
         outputs: vec![HelperOutput { arg, bytes }],
     };
     let mut p = trace_program(0, "local", 26, &insns);
-    p.verifier = verifier(&[32]);
+    p.verifier = verifier(&[48]);
+    p.kfuncs = vec![KfuncName {
+        btf_id: CLONE as u32,
+        name: "bpf_dynptr_clone".into(),
+    }];
+    let clone_event = HelperEvent {
+        insn: 11,
+        kind: EventKind::Kfunc,
+        id: CLONE as u32,
+        ret: 0,
+        outputs: Vec::new(),
+    };
     let inv = Invocation {
         ctx: vec![0; 16],
         events: vec![
-            event(6, "dynptr_from_mem", 4, kernel_dynptr),
-            event(14, "dynptr_read", 1, vec![1, 2, 3, 4]),
+            event(6, "dynptr_from_mem", 4, kernel_dynptr.clone()),
+            clone_event,
+            event(19, "dynptr_read", 1, vec![1, 2, 3, 4]),
         ],
         retval: 0x0403_0201,
         ..Invocation::default()
@@ -312,4 +331,13 @@ fn local_dynptrs_still_replay_from_the_recording() {
     let t = write_trace(&[p], &[], vec![inv]);
     let summary = check_all(&t);
     assert!(summary.all_identical(), "{summary:?}");
+    let mut r = Replayer::new(&t);
+    let mut s = Session::for_invocation(&mut r, 0).unwrap();
+    s.goto_visit(12, None, true);
+    let clone = s.machine().memory().read(s.regs()[10] - 48, 16).unwrap();
+    assert_eq!(
+        clone,
+        &kernel_dynptr[..],
+        "the clone holds the kernel's bytes"
+    );
 }

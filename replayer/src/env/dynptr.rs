@@ -18,7 +18,8 @@
 //!
 //! A dynptr whose bytes do not say "packet dynptr made in this VM"
 //! ([`Decoded::Other`]: a local or ring-buffer dynptr, whose bytes come
-//! from a recording) is not handled here.
+//! from a recording) is not carried out here: calls on it are faults in
+//! the model and replay from the recording in the recorded env.
 //!
 //! Kfuncs and helpers are known by name: BTF ids differ from one kernel to
 //! the next.
@@ -227,11 +228,25 @@ pub fn read_dynptr(call: &HelperCall<'_>, addr: u64) -> Result<Decoded, Fault> {
     Ok(decode(raw, call.context_address()))
 }
 
-/// Whether the dynptr `addr` points to is one this module carries out
-/// operations on (a packet dynptr this VM made, or a NULL one). A bad
-/// pointer counts as yes, so the operation faults on it.
-pub fn handles(call: &HelperCall<'_>, addr: u64) -> bool {
-    !matches!(read_dynptr(call, addr), Ok(Decoded::Other))
+/// Whether `addr` points to a packet dynptr this VM made. The recorded
+/// env carries out only those: any other (local, ring buffer, one made by
+/// a kfunc not modelled here, a NULL one the kernel left) holds recorded
+/// kernel bytes or none, and replays from the recording.
+pub fn is_packet_dynptr(call: &HelperCall<'_>, addr: u64) -> bool {
+    matches!(read_dynptr(call, addr), Ok(Decoded::Packet(_)))
+}
+
+/// `bpf_dynptr_clone(ptr, clone)` of a dynptr that is not a packet dynptr,
+/// given the kernel's result: the kernel copies the 16 bytes (or NULLs the
+/// clone when it fails), so recorded kernel bytes carry over to the clone
+/// and calls on it replay from the recording too.
+pub fn clone_recorded(call: &mut HelperCall<'_>, ret: u64) -> Result<(), Fault> {
+    let bytes = if ret as u32 == 0 {
+        call.read(call.arg(1), DYNPTR_SIZE)?.to_vec()
+    } else {
+        vec![0; DYNPTR_SIZE]
+    };
+    call.write(call.arg(2), &bytes)
 }
 
 /// `(data offset, length)` of the packet data in the packet region.
@@ -684,7 +699,7 @@ mod tests {
 
     #[test]
     fn other_dynptrs_and_bad_pointers_fault_and_never_panic() {
-        let (mut mem, p, ..) = xdp_dynptr();
+        let (mut mem, p, q, _) = xdp_dynptr();
         // A dynptr that names another context, or of another type (local).
         let mut forged = PacketDynptr {
             ctx: ctx() + 8,
@@ -701,12 +716,17 @@ mod tests {
         HelperCall::detached(&mut mem, [0; 5])
             .write(p, &forged)
             .unwrap();
-        let mut c = HelperCall::detached(&mut mem, [p, 0, 0, 4, 0]);
-        assert!(!handles(&c, p));
+        let mut c = HelperCall::detached(&mut mem, [p, q, 0, 4, 0]);
+        assert!(!is_packet_dynptr(&c, p));
         assert!(call_kfunc(DynptrKfunc::Slice, 1, &mut c).is_err());
+        // Cloned as the kernel does: the bytes, or NULL when it failed.
+        clone_recorded(&mut c, 0).unwrap();
+        assert_eq!(c.read(q, 16).unwrap(), forged);
+        clone_recorded(&mut c, int(-EINVAL)).unwrap();
+        assert_eq!(c.read(q, 16).unwrap(), [0; 16]);
         for addr in [0, 0x1234, p + 8] {
             let mut c = HelperCall::detached(&mut mem, [addr, 0, 0, 4, 0]);
-            assert!(handles(&c, addr));
+            assert!(!is_packet_dynptr(&c, addr));
             for (_, k) in KFUNCS.iter().filter(|(_, k)| !k.creates()) {
                 assert!(
                     call_kfunc(*k, 1, &mut c).is_err(),

@@ -1224,7 +1224,7 @@ impl Env for RecordedEnv<'_> {
         }
         let rec = self.expect(call, EventKind::Helper, id as u32)?;
         if let Some(h) = dynptr_helper(id)
-            && dynptr::handles(call, call.arg(h.dynptr_arg()))
+            && dynptr::is_packet_dynptr(call, call.arg(h.dynptr_arg()))
         {
             return self.dynptr_helper(h, id, &rec, call);
         }
@@ -1283,10 +1283,13 @@ impl Env for RecordedEnv<'_> {
         }
         // Dynptrs of other kinds (local, ring buffer) hold recorded kernel
         // bytes: they replay from the recording as before.
-        if let Some(kfunc) = self.model.dynptr_kfunc(btf_id, module)
-            && (kfunc.creates() || dynptr::handles(call, call.arg(1)))
-        {
-            return self.dynptr_kfunc(kfunc, btf_id, &rec, call);
+        if let Some(kfunc) = self.model.dynptr_kfunc(btf_id, module) {
+            if kfunc.creates() || dynptr::is_packet_dynptr(call, call.arg(1)) {
+                return self.dynptr_kfunc(kfunc, btf_id, &rec, call);
+            }
+            if kfunc == DynptrKfunc::Clone {
+                dynptr::clone_recorded(call, rec.ret)?;
+            }
         }
         self.write_outputs(&rec, call)?;
         if rec.ret != 0 && rec.output(RETURNED_MEMORY_ARG).is_some() {
