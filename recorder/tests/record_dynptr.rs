@@ -56,8 +56,10 @@ enum R {
     AdjustedFirst,
     AdjustReversedRet,
     AdjustRangeRet,
+    ZeroAtEnd,
+    BadSize,
 }
-const NR_RESULTS: u32 = 24;
+const NR_RESULTS: u32 = 26;
 
 fn object() -> PathBuf {
     fixture("dynptr_xdp")
@@ -273,6 +275,17 @@ fn dynptr_programs_record_replay_and_match_the_model() {
     assert_eq!(r(R::FromRet), 0);
     assert_eq!(r(R::BadFlagsRet), -22, "-EINVAL");
     assert_eq!(r(R::BadIsNull), 1);
+    assert_eq!(
+        r(R::BadSize),
+        i64::from((-22i32) as u32),
+        "-EINVAL as a u32"
+    );
+    // bpf_xdp_pointer's quirk: zero bytes at the end are the packet's start.
+    assert_eq!(
+        r(R::ZeroAtEnd),
+        1,
+        "zero bytes at the end: a packet pointer"
+    );
     assert_eq!(r(R::Size), last.len() as i64);
     assert_eq!((r(R::IsNull), r(R::IsRdonly)), (0, 0));
     assert_eq!(r(R::AtEndByte), i64::from(last[last.len() - 1]));
@@ -392,6 +405,7 @@ const SKB_READ_SADDR: usize = 7;
 const SKB_WRITE_RET: usize = 8;
 const SKB_WRITE_FLAGS_RET: usize = 9;
 const SKB_TTL_AFTER: usize = 10;
+const SKB_ZERO_AT_END: usize = 11;
 const CG_BASE: usize = 16;
 const SKB_NR_RESULTS: u32 = 32;
 
@@ -446,6 +460,7 @@ fn tc_dynptrs_are_writable_record_replay_and_match_the_model() {
     assert_eq!(r[SKB_READ_SADDR], 0x0100a8c0, "192.168.0.1");
     assert_eq!((r[SKB_WRITE_RET], r[SKB_WRITE_FLAGS_RET]), (0, -22));
     assert_eq!((r[SKB_IP_PROTO], r[SKB_TTL_AFTER]), (17, 63));
+    assert_eq!(r[SKB_ZERO_AT_END], 1, "zero bytes at the end: a pointer");
     let inv = trace.invocation_owned(2).unwrap();
     let out = final_packet(&inv);
     assert_eq!(out[..6], [2, 0, 0, 0, 0, 1], "the new destination MAC");

@@ -371,7 +371,9 @@ fn slice(rdwr: bool, id: i32, call: &mut HelperCall<'_>) -> Result<u64, Fault> {
     } else {
         DynptrKfunc::Slice.name()
     };
-    let (offset, buffer, len) = (call.arg(2) as u32, call.arg(3), call.arg(4) as u32);
+    // The buffer (r3) would only take a copy of bytes outside the linear
+    // part, and the VM's packet is all linear.
+    let (offset, len) = (call.arg(2) as u32, call.arg(4) as u32);
     let Some(d) = existing(name, id, call, 1)? else {
         return Ok(0);
     };
@@ -379,17 +381,18 @@ fn slice(rdwr: bool, id: i32, call: &mut HelperCall<'_>) -> Result<u64, Fault> {
         return Ok(0);
     }
     let at = u64::from(d.offset) + u64::from(offset);
-    let (_, plen) = packet(id, call)?;
+    let (data, plen) = packet(id, call)?;
     let Some(addr) = in_packet(id, call, at, u64::from(len))? else {
         return Ok(0); // the packet shrank since the dynptr was made
     };
     Ok(match d.kind {
         // skb_header_pointer: inside the (linear) head, even 0 bytes at its end.
         PacketKind::Skb => addr,
-        // bpf_xdp_pointer: only an offset inside the linear part is a
-        // pointer; 0 bytes at the end is a copy of nothing into the buffer.
         PacketKind::Xdp if at < u64::from(plen) => addr,
-        PacketKind::Xdp => buffer,
+        // 0 bytes at the very end: bpf_xdp_pointer looks for them past the
+        // linear part, moves the offset back by its size (to 0) without
+        // moving the address, and hands out the start of the packet data.
+        PacketKind::Xdp => address(ids::PACKET, u64::from(data)),
     })
 }
 
@@ -591,10 +594,11 @@ mod tests {
         assert_eq!(slice(&mut mem, 0, 11), 0, "longer than the packet");
         assert_eq!(slice(&mut mem, u32::MAX as u64, 4), 0, "no wrap-around");
         assert_eq!(slice(&mut mem, 3, 0), packet_addr(3), "zero length inside");
-        // Zero bytes at the very end: bpf_xdp_pointer has no linear byte
-        // there, so the kernel copies nothing into the buffer.
-        assert_eq!(slice(&mut mem, 10, 0), buf);
-        assert_eq!(kfunc(&mut mem, DynptrKfunc::Slice, [p, 10, 0, 0, 0]), 0);
+        // Zero bytes at the very end: the kernel's bpf_xdp_pointer hands
+        // out the start of the packet (with or without a buffer).
+        assert_eq!(slice(&mut mem, 10, 0), packet_addr(0));
+        let unbuffered = kfunc(&mut mem, DynptrKfunc::Slice, [p, 10, 0, 0, 0]);
+        assert_eq!(unbuffered, packet_addr(0));
         assert_eq!(slice(&mut mem, 11, 0), 0);
         // Only the low 32 bits of offset and length count.
         assert_eq!(slice(&mut mem, 1 << 32 | 2, 1 << 32 | 2), packet_addr(2));
