@@ -58,8 +58,9 @@ enum R {
     AdjustRangeRet,
     ZeroAtEnd,
     BadSize,
+    DataNull,
 }
-const NR_RESULTS: u32 = 26;
+const NR_RESULTS: u32 = 27;
 
 fn object() -> PathBuf {
     fixture("dynptr_xdp")
@@ -294,6 +295,11 @@ fn dynptr_programs_record_replay_and_match_the_model() {
     assert_eq!(r(R::ReadSaddr), 0x0100a8c0, "192.168.0.1");
     assert_eq!(r(R::ReadPastEndRet), -7, "-E2BIG");
     assert_eq!(r(R::ReadFlagsRet), -22);
+    assert_eq!(
+        r(R::DataNull),
+        1,
+        "bpf_dynptr_data: NULL on a packet dynptr"
+    );
     assert_eq!((r(R::WriteRet), r(R::WriteFlagsRet)), (0, -22));
     assert_eq!((r(R::CloneRet), r(R::AdjustRet)), (0, 0));
     assert_eq!((r(R::AdjustedSize), r(R::AdjustedFirst)), (20, 0x45));
@@ -329,7 +335,7 @@ fn sessions_step_over_recorded_dynptr_calls_and_back_exactly() {
         .filter(|k| k.name.starts_with("bpf_dynptr_"))
         .map(|k| k.btf_id)
         .collect();
-    let helpers: Vec<u32> = ["dynptr_read", "dynptr_write"]
+    let helpers: Vec<u32> = ["dynptr_read", "dynptr_write", "dynptr_data"]
         .iter()
         .map(|n| helper_by_name(n).unwrap().id)
         .collect();
