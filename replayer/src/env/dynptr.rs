@@ -380,7 +380,7 @@ fn slice(rdwr: bool, id: i32, call: &mut HelperCall<'_>) -> Result<u64, Fault> {
     if !d.fits(offset, len) || (rdwr && d.rdonly) {
         return Ok(0);
     }
-    let at = u64::from(d.offset) + u64::from(offset);
+    let at = u64::from(d.offset.wrapping_add(offset)); // u32, as in the kernel
     let (data, plen) = packet(id, call)?;
     let Some(addr) = in_packet(id, call, at, u64::from(len))? else {
         return Ok(0); // the packet shrank since the dynptr was made
@@ -408,7 +408,8 @@ fn adjust(id: i32, call: &mut HelperCall<'_>) -> Result<u64, Fault> {
     if start > d.size || end > d.size {
         return Ok(int(-ERANGE));
     }
-    d.offset += start;
+    // A forged offset may be anything: the kernel's u32 addition wraps.
+    d.offset = d.offset.wrapping_add(start);
     d.size = end - start;
     call.write(target, &d.to_bytes())?;
     Ok(0)
@@ -443,7 +444,7 @@ fn read(id: i32, call: &mut HelperCall<'_>) -> Result<u64, Fault> {
     if !d.fits(offset, len) {
         return Ok(errno(E2BIG));
     }
-    let at = u64::from(d.offset) + u64::from(offset);
+    let at = u64::from(d.offset.wrapping_add(offset)); // u32, as in the kernel
     match (d.kind, in_packet(id, call, at, u64::from(len))?) {
         (_, Some(src)) => {
             let bytes = call.read(src, len as usize)?.to_vec();
@@ -484,7 +485,7 @@ fn write(id: i32, call: &mut HelperCall<'_>) -> Result<u64, Fault> {
     if flags & !allowed != 0 {
         return Ok(errno(EINVAL));
     }
-    let at = u64::from(d.offset) + u64::from(offset);
+    let at = u64::from(d.offset.wrapping_add(offset)); // u32, as in the kernel
     let Some(target) = in_packet(id, call, at, u64::from(len))? else {
         return Ok(errno(match d.kind {
             PacketKind::Skb => EFAULT,
@@ -741,6 +742,32 @@ mod tests {
             let mut c = HelperCall::detached(&mut mem, [ctx(), 0, addr, 0, 0]);
             assert!(call_kfunc(DynptrKfunc::FromXdp, 1, &mut c).is_err());
         }
+    }
+
+    #[test]
+    fn forged_offsets_and_sizes_stay_inside_the_packet() {
+        let (mut mem, p, _, buf) = xdp_dynptr();
+        let forged = PacketDynptr {
+            ctx: ctx(),
+            kind: PacketKind::Xdp,
+            rdonly: false,
+            offset: u32::MAX,
+            size: SIZE_MASK,
+        };
+        HelperCall::detached(&mut mem, [0; 5])
+            .write(p, &forged.to_bytes())
+            .unwrap();
+        assert_eq!(kfunc(&mut mem, DynptrKfunc::Slice, [p, 0, buf, 4, 0]), 0);
+        assert_eq!(helper(&mut mem, DynptrHelper::Read, [buf, 4, p, 0, 0]), -22);
+        assert_eq!(
+            helper(&mut mem, DynptrHelper::Write, [p, 0, buf, 4, 0]),
+            -22
+        );
+        // The offset wraps as the kernel's u32 does: 1 past u32::MAX is 0.
+        assert_eq!(kfunc(&mut mem, DynptrKfunc::Adjust, [p, 1, 5, 0, 0]), 0);
+        let s = kfunc(&mut mem, DynptrKfunc::Slice, [p, 0, buf, 4, 0]);
+        assert_eq!(s, packet_addr(0));
+        assert_eq!(mem.packet_data().unwrap(), PACKET, "unchanged");
     }
 
     #[test]
