@@ -154,6 +154,49 @@ fn bad_input_is_one_clear_error() {
 }
 
 #[test]
+fn packet_dynptrs_run_in_the_model() {
+    // samples/fixtures/dynptr_xdp: headers through bpf_dynptr_slice, the
+    // MACs swapped with bpf_dynptr_write, the TTL decremented through
+    // bpf_dynptr_slice_rdwr; kfuncs resolved by name against the kernel's BTF.
+    let udp53 =
+        "0a0b0c0d0e0f00112233445508004500001c0001000040110000c0a80001c0a80002abcd00350008beef";
+    let (ok, out, err) = bpfrr(&[
+        "fixtures/dynptr_xdp.bpf.o",
+        "--prog",
+        "dynptr_xdp",
+        "--packet",
+        udp53,
+    ]);
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        assert!(!ok);
+        assert!(
+            err.contains("can only be resolved against the kernel's BTF"),
+            "{err}"
+        );
+        return;
+    }
+    assert!(ok, "{err}");
+    assert_eq!(returns(&out), vec![3], "XDP_TX for UDP port 53");
+    assert!(
+        out.contains("packet out (42 bytes): 0011223344550a0b0c0d0e0f08004500001c000100003f11"),
+        "{out}"
+    );
+    for line in [
+        "map results[1]: (none) -> -22",
+        "map results[2]: (none) -> 1",
+        "map results[3]: (none) -> 42",
+        "map results[8]: (none) -> 53",
+        "map results[13]: (none) -> -7",
+        "map results[17]: (none) -> 63",
+        "map results[20]: (none) -> 20",
+        "map results[21]: (none) -> 69",
+        "map results[23]: (none) -> -34",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+}
+
+#[test]
 fn open_coded_iterators_run_in_the_model() {
     // samples/fixtures/iter_num: kfuncs are resolved by name against the
     // running kernel's BTF, as libbpf does.

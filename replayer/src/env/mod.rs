@@ -5,12 +5,13 @@
 //!   formatting ([`printk`]), the current task ([`task`]), memory images
 //!   for `probe_read` ([`memory_image`]).
 //! - kfuncs carried out on the VM's memory: the numeric open-coded
-//!   iterator ([`iter_num`]).
+//!   iterator ([`iter_num`]), packet dynptrs ([`dynptr`]).
 //! - [`ModelEnv`] ([`model`]): the VM's `Env` implemented with map models
 //!   and those semantics, for `bpfrr run` and tests.
 
 pub mod clock;
 pub mod csum;
+pub mod dynptr;
 pub mod iter_num;
 pub mod memory_image;
 pub mod model;

@@ -14,7 +14,8 @@
 //! Every helper the model implements is in [`HANDLERS`]; any other helper
 //! is a fault naming it. kfuncs are known by name ([`ModelEnv::set_kfunc_names`]:
 //! their BTF ids depend on the kernel); the model carries out the numeric
-//! iterator ([`super::iter_num`]) and faults on any other.
+//! iterator ([`super::iter_num`]) and packet dynptrs ([`super::dynptr`])
+//! and faults on any other.
 
 use std::collections::HashMap;
 
@@ -22,6 +23,7 @@ use bpfrr_trace::catalog::{helper_by_name, helper_name};
 use bpfrr_trace::isa::Imm64Kind;
 
 use super::csum;
+use super::dynptr::{self, DynptrHelper, DynptrKfunc};
 use super::iter_num::{self, IterNumKfunc};
 use super::printk;
 use super::{Clock, MemoryImage, Prandom, Task};
@@ -251,6 +253,9 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("tail_call", ModelEnv::tail_call),
     ("loop", ModelEnv::bpf_loop),
     ("for_each_map_elem", ModelEnv::for_each_map_elem),
+    ("dynptr_read", ModelEnv::dynptr_helper),
+    ("dynptr_write", ModelEnv::dynptr_helper),
+    ("dynptr_data", ModelEnv::dynptr_helper),
 ];
 
 /// The model environment.
@@ -334,6 +339,15 @@ impl ModelEnv {
             return None;
         }
         self.kfunc_name(btf_id).and_then(IterNumKfunc::from_name)
+    }
+
+    /// The packet-dynptr kfunc with this BTF id in module `module` (0:
+    /// vmlinux), if it is one.
+    pub fn dynptr_kfunc(&self, btf_id: i32, module: i16) -> Option<DynptrKfunc> {
+        if module != 0 {
+            return None;
+        }
+        self.kfunc_name(btf_id).and_then(DynptrKfunc::from_name)
     }
 
     fn counted(mut self) -> Self {
@@ -889,6 +903,19 @@ impl ModelEnv {
     }
 
     // ---- packets ----------------------------------------------------------------
+
+    /// `bpf_dynptr_read` / `_write` / `_data`: carried out on packet
+    /// dynptrs (the only kind the model makes); any other is a fault.
+    fn dynptr_helper(
+        &mut self,
+        id: i32,
+        call: &mut HelperCall<'_>,
+    ) -> Result<HelperOutcome, Fault> {
+        let helper = helper_name(id)
+            .and_then(|n| DynptrHelper::from_name(n.strip_prefix("bpf_").unwrap_or(n)))
+            .ok_or_else(|| Self::helper_fault(id, call, "is not a dynptr helper"))?;
+        dynptr::call_helper(helper, id, call).map(HelperOutcome::Return)
+    }
 
     /// `(data offset, length)` of the packet data in the packet region.
     fn packet(id: i32, call: &HelperCall<'_>) -> Result<(u32, u32, u32, u32), Fault> {
@@ -1619,6 +1646,9 @@ impl Env for ModelEnv {
     ) -> Result<HelperOutcome, Fault> {
         if let Some(kfunc) = self.iter_num_kfunc(btf_id, module) {
             return iter_num::call(kfunc, call).map(HelperOutcome::Return);
+        }
+        if let Some(kfunc) = self.dynptr_kfunc(btf_id, module) {
+            return dynptr::call_kfunc(kfunc, btf_id, call).map(HelperOutcome::Return);
         }
         match self.kfunc_name(btf_id).filter(|_| module == 0) {
             Some(name) => Err(call.fault(FaultKind::Helper {

@@ -21,6 +21,10 @@
 //! - packet changes made by helpers (`bpf_xdp_adjust_head`,
 //!   `bpf_skb_store_bytes`, checksum helpers): the model carries them out when
 //!   the kernel says they succeeded;
+//! - packet dynptrs (`bpf_dynptr_from_xdp/skb`, slices, the dynptr kfuncs
+//!   and the helpers `bpf_dynptr_read/write/data` on them): the model
+//!   carries them out on the VM's memory (a slice is a VM pointer into the
+//!   packet) and the recorded r0 checks the result;
 //! - callbacks (`bpf_loop`, `bpf_for_each_map_elem`): the model runs the loop,
 //!   the callbacks' own calls are matched against the recording in order, and
 //!   the helper's own event (which the recorder writes when the helper
@@ -41,6 +45,7 @@ use bpfrr_trace::catalog::{HelperSpec, OutSize, RetKind, helper, helper_by_name,
 use bpfrr_trace::isa::Imm64Kind;
 use bpfrr_trace::trace::{ArchivedInvocation, EventKind, Invocation};
 
+use super::dynptr::{self, DynptrHelper, DynptrKfunc, Returns};
 use super::iter_num::{self, IterNumKfunc};
 use super::model::ModelEnv;
 use crate::limits::{MAX_DYNPTR_SIZE, MAX_ENV_MEMORY_PER_INVOCATION, MAX_RETURNED_MEMORY};
@@ -1055,6 +1060,83 @@ impl<'a> RecordedEnv<'a> {
         }
     }
 
+    /// A packet-dynptr kfunc: the recorder keeps no bytes of the dynptr
+    /// (the program's stack) nor of the packet a slice points into, so the
+    /// model carries the kfunc out on the VM's memory, and the recorded r0
+    /// checks it: the same int or bool, a slice NULL exactly when the
+    /// kernel's was (its pointer is a VM address, not the kernel's).
+    fn dynptr_kfunc(
+        &mut self,
+        kfunc: DynptrKfunc,
+        btf_id: i32,
+        rec: &RecordedCall<'a>,
+        call: &mut HelperCall<'_>,
+    ) -> Result<HelperOutcome, Fault> {
+        let replayed = dynptr::call_kfunc(kfunc, btf_id, call)?;
+        let returns = kfunc.returns();
+        if !same_result(returns, replayed, rec.ret) {
+            let message = format!(
+                "{} returns {} in the replay, {} in the recording",
+                kfunc.name(),
+                describe_result(returns, replayed),
+                describe_result(returns, rec.ret)
+            );
+            return Err(self.diverge(call, btf_id, Some(self.next - 1), message));
+        }
+        Ok(HelperOutcome::Return(if returns == Returns::Pointer {
+            replayed
+        } else {
+            rec.ret
+        }))
+    }
+
+    /// `bpf_dynptr_read/write/data` on a packet dynptr the VM made: carried
+    /// out on the VM's memory, checked against the recorded r0 (and, for a
+    /// read, the recorded bytes it read).
+    fn dynptr_helper(
+        &mut self,
+        helper: DynptrHelper,
+        id: i32,
+        rec: &RecordedCall<'a>,
+        call: &mut HelperCall<'_>,
+    ) -> Result<HelperOutcome, Fault> {
+        let replayed = dynptr::call_helper(helper, id, call)?;
+        let event = Some(self.next - 1);
+        let returns = match helper {
+            DynptrHelper::Data => Returns::Pointer,
+            _ => Returns::Long,
+        };
+        if !same_result(returns, replayed, rec.ret) {
+            let message = format!(
+                "{} returns {} in the replay, {} in the recording",
+                helper.name(),
+                describe_result(returns, replayed),
+                describe_result(returns, rec.ret)
+            );
+            return Err(self.diverge(call, id, event, message));
+        }
+        if helper == DynptrHelper::Read
+            && replayed == 0
+            && let Some(recorded) = rec.output(1)
+        {
+            let read = call.read(call.arg(1), recorded.len())?.to_vec();
+            if read != recorded {
+                let message = format!(
+                    "{} reads {} from the packet in the replay, {} in the recording",
+                    helper.name(),
+                    hex(&read),
+                    hex(recorded)
+                );
+                return Err(self.diverge(call, id, event, message));
+            }
+        }
+        Ok(HelperOutcome::Return(if returns == Returns::Pointer {
+            replayed
+        } else {
+            rec.ret
+        }))
+    }
+
     /// The loop is over: its own recorded event comes now.
     fn finish_callbacks(
         &mut self,
@@ -1100,6 +1182,32 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The dynptr helper with this id, if it is one.
+fn dynptr_helper(id: i32) -> Option<DynptrHelper> {
+    helper(id).and_then(|h| DynptrHelper::from_name(h.short_name()))
+}
+
+/// Whether a replayed r0 and a recorded one are the same result.
+fn same_result(returns: Returns, replayed: u64, recorded: u64) -> bool {
+    match returns {
+        Returns::Long => replayed == recorded,
+        Returns::Int => replayed as u32 == recorded as u32,
+        Returns::Bool => (replayed as u8 != 0) == (recorded as u8 != 0),
+        Returns::Pointer => (replayed == 0) == (recorded == 0),
+    }
+}
+
+/// A result for divergence messages.
+fn describe_result(returns: Returns, r0: u64) -> String {
+    match returns {
+        Returns::Long => (r0 as i64).to_string(),
+        Returns::Int => (r0 as u32 as i32).to_string(),
+        Returns::Bool => (r0 as u8 != 0).to_string(),
+        Returns::Pointer if r0 == 0 => "NULL".into(),
+        Returns::Pointer => "a pointer".into(),
+    }
+}
+
 fn returned_memory(spec: Option<&HelperSpec>) -> Option<(RetKind, OutSize)> {
     let spec = spec?;
     spec.returned_memory().map(|size| (spec.ret, size))
@@ -1115,6 +1223,11 @@ impl Env for RecordedEnv<'_> {
             return self.start_callbacks(id, call);
         }
         let rec = self.expect(call, EventKind::Helper, id as u32)?;
+        if let Some(h) = dynptr_helper(id)
+            && dynptr::is_packet_dynptr(call, call.arg(h.dynptr_arg()))
+        {
+            return self.dynptr_helper(h, id, &rec, call);
+        }
         match returned_memory(helper(id)) {
             Some((_, OutSize::MapValue)) => return self.map_value(id, &rec, call),
             Some((RetKind::RingbufMemOrNull, OutSize::Arg(n))) => {
@@ -1167,6 +1280,16 @@ impl Env for RecordedEnv<'_> {
         let rec = self.expect(call, EventKind::Kfunc, btf_id as u32)?;
         if let Some(kfunc) = self.model.iter_num_kfunc(btf_id, module) {
             return self.iter_num(kfunc, btf_id, &rec, call);
+        }
+        // Dynptrs of other kinds (local, ring buffer) hold recorded kernel
+        // bytes: they replay from the recording as before.
+        if let Some(kfunc) = self.model.dynptr_kfunc(btf_id, module) {
+            if kfunc.creates() || dynptr::is_packet_dynptr(call, call.arg(1)) {
+                return self.dynptr_kfunc(kfunc, btf_id, &rec, call);
+            }
+            if kfunc == DynptrKfunc::Clone {
+                dynptr::clone_recorded(call, rec.ret)?;
+            }
         }
         self.write_outputs(&rec, call)?;
         if rec.ret != 0 && rec.output(RETURNED_MEMORY_ARG).is_some() {
