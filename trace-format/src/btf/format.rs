@@ -173,7 +173,8 @@ fn value(btf: &Btf, id: u32, bytes: &[u8], depth: usize, out: &mut String) {
             };
             let raw = read_le(b);
             let v = if *signed {
-                sign_extend(raw, (size as u32 * 8).min(64)) as i64
+                // At most 8 bytes were read; a hostile size must not overflow.
+                sign_extend(raw, (size.min(8) * 8) as u32) as i64
             } else {
                 raw as i64
             };

@@ -304,3 +304,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_signed_enum_of_absurd_size_formats_from_its_first_8_bytes() {
+    // Found by `mutated_valid_btf_never_panics`: the bit width of a signed
+    // enum's value was the BTF size times 8, which overflowed.
+    let mut b = Builder::new();
+    let id = b.head("huge", 6, 1, true, 1 << 30);
+    let n = b.str("MINUS_ONE");
+    b.put(&[n, u32::MAX]);
+    let btf = Btf::parse(&b.finish()).unwrap();
+    assert_eq!(btf.format_value(id, &[0xff; 8]), "MINUS_ONE");
+}
