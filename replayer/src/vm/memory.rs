@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use super::context::ContextLayout;
+use super::context::{ContextLayout, xdp_md};
 use super::fault::FaultKind;
 
 /// Index of a region in [`Memory`].
@@ -355,6 +355,22 @@ pub(crate) fn context_load_in(
     if id != ids::CONTEXT || !r.live {
         return None;
     }
+    // `xdp_md`'s packet pointers, read by every XDP program, without
+    // `ContextLayout::load`'s general checks and its large error type: an
+    // aligned 4-byte load inside the structure, exactly when `load` returns
+    // the pointer (no packet: `load` refuses, and so does this).
+    if matches!(layout, ContextLayout::Xdp)
+        && size == 4
+        && matches!(offset, xdp_md::DATA | xdp_md::DATA_END | xdp_md::DATA_META)
+        && offset as usize + 4 <= r.bytes.len()
+    {
+        let p = packet_pointers_in(regions, view.packet_data)?;
+        return Some(match offset {
+            xdp_md::DATA => p.data,
+            xdp_md::DATA_END => p.end,
+            _ => p.meta,
+        });
+    }
     layout
         .load(
             packet_pointers_in(regions, view.packet_data),
@@ -646,6 +662,9 @@ impl Memory {
     pub(crate) fn kill_fixed(&mut self, id: RegionId) {
         if id == ids::PACKET {
             self.packet_span = PacketSpan::default();
+            // As a fresh memory's: a run without a packet starts from the
+            // same state whatever packet the run before had.
+            self.packet_data = 0;
         }
         self.written(id);
         let r = &mut self.regions[id as usize];
@@ -656,6 +675,25 @@ impl Memory {
             r.writable = false;
             r.live = false;
             r.plain = false;
+        }
+    }
+
+    /// Makes stack frames `1..frames` dead, as `kill_fixed` does one by one
+    /// (a run's start: only frame 0 is live). One slice, so one bounds
+    /// check rather than one per frame; a frame's death touches neither the
+    /// packet span nor frame 0's zeroed mark.
+    pub(crate) fn kill_call_frames(&mut self, frames: usize) {
+        let first = ids::STACK0 as usize + 1;
+        let callee_frames = &mut self.regions[first..ids::STACK0 as usize + frames];
+        for r in callee_frames {
+            if r.live || !r.bytes.is_empty() {
+                r.bytes.clear();
+                r.start = 0;
+                r.end = 0;
+                r.writable = false;
+                r.live = false;
+                r.plain = false;
+            }
         }
     }
 
@@ -731,7 +769,15 @@ impl Memory {
             // touched and copy the new window (zero elsewhere in `buffer`).
             Some((lo, hi)) if r.bytes.len() == buffer.len() && buffer.len() >= e => {
                 let hi = (hi as usize).min(r.bytes.len());
-                r.bytes[(lo as usize).min(hi)..hi].fill(0);
+                let lo = (lo as usize).min(hi);
+                // Cleared around the new window, which the copy overwrites.
+                let (below, above) = (m.clamp(lo, hi), e.clamp(lo, hi));
+                if lo < below {
+                    r.bytes[lo..below].fill(0);
+                }
+                if above < hi {
+                    r.bytes[above..hi].fill(0);
+                }
                 r.bytes[m..e].copy_from_slice(&buffer[m..e]);
                 r.writable = writable;
                 r.live = true;
