@@ -2476,6 +2476,10 @@ fn every_run_starts_from_a_fresh_machines_state_whatever_the_run_before_did() {
         }
         let top = address(ids::STACK0 + 3, 512);
         m.memory_mut().write(top - 8, &[0xab; 8]).unwrap();
+        // Bytes given to a frame no call has made live.
+        m.memory_mut()
+            .set_bytes(ids::STACK0 + 5, vec![1; 16])
+            .unwrap();
         if let Some(p) = m.memory().packet() {
             m.memory_mut().write(p.data, &[0xcd; 4]).unwrap();
             m.memory_mut()
@@ -2510,5 +2514,38 @@ fn every_run_starts_from_a_fresh_machines_state_whatever_the_run_before_did() {
                 }
             }
         }
+    }
+    // Frames brought back to life by undo after a new run started: the
+    // steps of a run that went 4 frames deep, undone newest first once
+    // another run has started, put frames 3, 2, 1 back (live, with bytes).
+    for ctx in &contexts {
+        let mut steps = Vec::new();
+        m.start(3, ctx).unwrap();
+        loop {
+            let s = m.step(&mut NoHelpers);
+            let done = !matches!(s.outcome, StepOutcome::Running);
+            steps.push(s);
+            if done {
+                break;
+            }
+        }
+        m.start(0, ctx).unwrap();
+        // Undone until frame 3's exit is undone (its frame back).
+        let frame3 = |m: &Machine| m.memory().region(ids::STACK0 + 3).unwrap().live();
+        for s in steps.iter().rev() {
+            m.undo(s);
+            if frame3(&m) {
+                break;
+            }
+        }
+        assert!(frame3(&m));
+        assert!(m.memory().region(ids::STACK0 + 1).unwrap().live());
+        m.start(0, ctx).unwrap();
+        let (state, end) = fresh(0, ctx);
+        assert!(
+            m.state() == &state,
+            "after undo: the state after start differs"
+        );
+        assert_eq!(ending(&mut m, 0, ctx, Some(Drive::Full), &|_| {}), end);
     }
 }

@@ -173,6 +173,7 @@ struct RunState {
 impl RunState {
     /// Empties the state in place: the tables keep their allocations for
     /// the next run (a run's set-up is a large share of a short run).
+    #[inline]
     fn clear(&mut self) {
         // Most runs make no map regions: an empty table is skipped here
         // rather than through `clear`'s out-of-line call.

@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+use bpfrr_trace::isa::opcode::MAX_CALL_FRAMES;
+
 use super::context::{ContextLayout, xdp_md};
 use super::fault::FaultKind;
 
@@ -42,6 +44,9 @@ pub mod ids {
     /// First id handed out by [`super::Memory::alloc`].
     pub const FIRST_DYNAMIC: RegionId = 16;
 }
+
+/// Stack frame regions (`ids::STACK0 + 0..8`): the kernel's call depth.
+const STACK_FRAMES: RegionId = MAX_CALL_FRAMES as RegionId;
 
 /// Builds a tagged address.
 pub fn address(region: RegionId, offset: u64) -> u64 {
@@ -228,6 +233,7 @@ pub struct Memory {
     ctx: Option<ContextLayout>,
     packet_span: PacketSpan,
     stack0: StackZeroed,
+    callee_frames: CalleeFrames,
 }
 
 /// Where the packet region may differ from zero: `Some((lo, hi))` says every
@@ -264,6 +270,30 @@ impl PartialEq for StackZeroed {
 }
 
 impl Eq for StackZeroed {}
+
+/// How many callee stack frames (regions `STACK0 + 1 ..`) may be live or
+/// hold bytes: every frame past the first `n` is as `Region::dead` made it,
+/// so a run's start kills only the first `n` (`kill_call_frames`). Raised
+/// wherever a frame region is made live or given bytes (`revive_fixed`,
+/// `put_region`, `set_bytes`). A cache hint, not machine state, so it does
+/// not take part in equality.
+#[derive(Clone, Copy, Debug)]
+struct CalleeFrames(u32);
+
+impl Default for CalleeFrames {
+    /// Unknown: any frame may be live.
+    fn default() -> Self {
+        CalleeFrames(u32::MAX)
+    }
+}
+
+impl PartialEq for CalleeFrames {
+    fn eq(&self, _: &CalleeFrames) -> bool {
+        true
+    }
+}
+
+impl Eq for CalleeFrames {}
 
 impl PacketSpan {
     fn widen(&mut self, lo: u32, hi: u32) {
@@ -525,7 +555,7 @@ impl Memory {
         for id in 0..ids::FIRST_DYNAMIC {
             let kind = match id {
                 ids::NULL => RegionKind::Null,
-                f if (ids::STACK0..ids::STACK0 + 8).contains(&f) => RegionKind::Stack {
+                f if (ids::STACK0..ids::STACK0 + STACK_FRAMES).contains(&f) => RegionKind::Stack {
                     frame: (f - ids::STACK0) as u8,
                 },
                 ids::CONTEXT => RegionKind::Context,
@@ -544,6 +574,7 @@ impl Memory {
             ctx: None,
             packet_span: PacketSpan::default(),
             stack0: StackZeroed::default(),
+            callee_frames: CalleeFrames(0),
         }
     }
 
@@ -591,6 +622,7 @@ impl Memory {
             self.packet_span = PacketSpan::default();
         }
         self.written(id);
+        self.frame_revived(id);
         let r = self.regions.get_mut(id as usize)?;
         let old = r.clone();
         r.end = bytes.len() as u32;
@@ -604,6 +636,7 @@ impl Memory {
             self.packet_span = PacketSpan::default();
         }
         self.written(id);
+        self.frame_revived(id);
         if let Some(r) = self.regions.get_mut(id as usize) {
             *r = region;
         }
@@ -622,6 +655,8 @@ impl Memory {
     /// Makes fixed region `id` live with `len` zero bytes (a fresh stack
     /// frame). Frame 0 is not zeroed again when it already is (live, the
     /// same size and permission, and nothing written since it was zeroed).
+    /// Inline, so that a run's start makes no call when frame 0 is zero.
+    #[inline]
     pub(crate) fn set_fixed_zeroed(&mut self, id: RegionId, len: usize, writable: bool) {
         if id == ids::STACK0 && self.stack0.0 {
             let r = &self.regions[id as usize];
@@ -629,9 +664,25 @@ impl Memory {
                 return;
             }
         }
+        self.zero_fixed(id, len, writable);
+    }
+
+    /// `set_fixed_zeroed` when the region must be zeroed.
+    fn zero_fixed(&mut self, id: RegionId, len: usize, writable: bool) {
         self.revive_fixed(id, writable, |b| b.resize(len, 0));
         if id == ids::STACK0 {
             self.stack0 = StackZeroed(true);
+        }
+    }
+
+    /// Notes that region `id` may have been made live or given bytes.
+    #[inline(always)]
+    fn frame_revived(&mut self, id: RegionId) {
+        if let Some(f) = id.checked_sub(ids::STACK0)
+            && (1..STACK_FRAMES).contains(&f)
+            && self.callee_frames.0 < f
+        {
+            self.callee_frames = CalleeFrames(f);
         }
     }
 
@@ -648,6 +699,7 @@ impl Memory {
             self.packet_span = PacketSpan::default();
         }
         self.written(id);
+        self.frame_revived(id);
         let r = &mut self.regions[id as usize];
         r.bytes.clear();
         fill(&mut r.bytes);
@@ -678,14 +730,15 @@ impl Memory {
         }
     }
 
-    /// Makes stack frames `1..frames` dead, as `kill_fixed` does one by one
-    /// (a run's start: only frame 0 is live). One slice, so one bounds
-    /// check rather than one per frame; a frame's death touches neither the
-    /// packet span nor frame 0's zeroed mark.
-    pub(crate) fn kill_call_frames(&mut self, frames: usize) {
+    /// Makes every callee stack frame (1-7) dead, as `kill_fixed` does one
+    /// by one (a run's start: only frame 0 is live). Only the frames that
+    /// may be live (`CalleeFrames`), as one slice; a frame's death touches
+    /// neither the packet span nor frame 0's zeroed mark.
+    pub(crate) fn kill_call_frames(&mut self) {
         let first = ids::STACK0 as usize + 1;
-        let callee_frames = &mut self.regions[first..ids::STACK0 as usize + frames];
-        for r in callee_frames {
+        let n = (self.callee_frames.0 as usize).min(STACK_FRAMES as usize - 1);
+        self.callee_frames = CalleeFrames(0);
+        for r in &mut self.regions[first..first + n] {
             if r.live || !r.bytes.is_empty() {
                 r.bytes.clear();
                 r.start = 0;
