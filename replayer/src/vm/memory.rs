@@ -280,13 +280,6 @@ impl Eq for StackZeroed {}
 #[derive(Clone, Copy, Debug)]
 struct CalleeFrames(u32);
 
-impl Default for CalleeFrames {
-    /// Unknown: any frame may be live.
-    fn default() -> Self {
-        CalleeFrames(u32::MAX)
-    }
-}
-
 impl PartialEq for CalleeFrames {
     fn eq(&self, _: &CalleeFrames) -> bool {
         true
