@@ -2221,3 +2221,331 @@ fn r10_accesses_mixed_with_other_bases_and_across_calls_agree_in_every_mode() {
         }
     }
 }
+
+// ---- a run's set-up: xdp_md's pointers, frames, packet, context -------------
+
+/// How a run ended: (r0, steps) or (the faulting instruction, the fault).
+type Ending = Result<(u64, u64), (usize, FaultKind)>;
+
+/// Starts program `entry` of `m` on `ctx`, lets `edit` change the machine
+/// as a session could, and runs to the end as `mode` says (`None`: one
+/// `run_steps` instruction at a time).
+fn ending(
+    m: &mut Machine,
+    entry: usize,
+    ctx: &Context,
+    mode: Option<Drive>,
+    edit: &dyn Fn(&mut Machine),
+) -> Ending {
+    let env = &mut NoHelpers;
+    m.start(entry, ctx).expect("the run starts");
+    edit(m);
+    let end = match mode {
+        Some(Drive::Full) => m.run(env),
+        Some(Drive::Step) => loop {
+            match m.step(env).outcome {
+                StepOutcome::Running => {}
+                StepOutcome::Exited(r0) => break Ok(r0),
+                StepOutcome::Faulted(f) => break Err(f),
+            }
+        },
+        Some(Drive::Logged) => {
+            let mut log = StepLog::new();
+            match m.run_logged(env, u64::MAX, &mut log) {
+                Ok(RunStop::Exited(r0)) => Ok(r0),
+                Ok(RunStop::Paused) => panic!("an unlimited logged run paused"),
+                Err(f) => Err(f),
+            }
+        }
+        None => loop {
+            match m.run_steps(env, 1) {
+                Ok(RunStop::Paused) => {}
+                Ok(RunStop::Exited(r0)) => break Ok(r0),
+                Err(f) => break Err(f),
+            }
+        },
+    };
+    end.map(|r0| (r0, m.steps())).map_err(|f| (f.pc, f.kind))
+}
+
+const EVERY_MODE: [Option<Drive>; 4] = [
+    Some(Drive::Full),
+    None,
+    Some(Drive::Step),
+    Some(Drive::Logged),
+];
+
+#[test]
+fn xdp_packet_pointer_loads_agree_in_every_mode_and_fault_as_the_layout_says() {
+    let ctx = Context::xdp(
+        &FRAME,
+        &[1, 2, 3, 4],
+        XdpMd {
+            ingress_ifindex: 3,
+            rx_queue_index: 1,
+            egress_ifindex: 0,
+        },
+    );
+    // r0 = data_end - data | (data - data_meta) << 16 | ingress << 32
+    //      | the packet's first byte << 40, among straight-line code.
+    let good = [
+        mov(0, 0),
+        ldx(SIZE_W, 2, 1, xdp_md::DATA as i16),
+        ldx(SIZE_W, 3, 1, xdp_md::DATA_END as i16),
+        ldx(SIZE_W, 4, 1, xdp_md::DATA_META as i16),
+        ldx(SIZE_W, 5, 1, xdp_md::INGRESS_IFINDEX as i16),
+        ldx(SIZE_B, 6, 2, 0),
+        movr(0, 3),
+        alu64r(ALU_SUB, 0, 2),
+        alu64r(ALU_SUB, 2, 4),
+        alu64(ALU_LSH, 2, 16),
+        alu64r(ALU_OR, 0, 2),
+        alu64(ALU_LSH, 5, 32),
+        alu64r(ALU_OR, 0, 5),
+        alu64(ALU_LSH, 6, 40),
+        alu64r(ALU_OR, 0, 6),
+        exit(),
+    ];
+    let want = 18 | (4 << 16) | (3 << 32) | ((FRAME[0] as u64) << 40);
+    let unedited: &dyn Fn(&mut Machine) = &|_| {};
+    for mode in EVERY_MODE {
+        let mut m = Machine::new(program(&good));
+        assert_eq!(
+            ending(&mut m, 0, &ctx, mode, unedited),
+            Ok((want, good.len() as u64)),
+            "{mode:?}"
+        );
+    }
+    // Loads the layout refuses, after straight-line code: the wrong size
+    // of a pointer field, a misaligned one, past the structure's end.
+    for (size, offset) in [
+        (SIZE_H, xdp_md::DATA),
+        (SIZE_B, xdp_md::DATA_END),
+        (SIZE_DW, xdp_md::DATA_META),
+        (SIZE_W, 2),
+        (SIZE_W, 6),
+        (SIZE_W, xdp_md::SIZE as i64),
+    ] {
+        let slots = [
+            mov(0, 1),
+            alu64(ALU_ADD, 0, 2),
+            ldx(size, 2, 1, offset as i16),
+            exit(),
+        ];
+        let bytes = match size {
+            SIZE_B => 1,
+            SIZE_H => 2,
+            SIZE_W => 4,
+            _ => 8,
+        };
+        for mode in EVERY_MODE {
+            let mut m = Machine::new(program(&slots));
+            match ending(&mut m, 0, &ctx, mode, unedited) {
+                Err((
+                    2,
+                    FaultKind::BadContextAccess {
+                        offset: o,
+                        size: s,
+                        write: false,
+                        ..
+                    },
+                )) if o == offset && s == bytes => {}
+                other => panic!("{size:#x} at {offset}, {mode:?}: {other:?}"),
+            }
+        }
+    }
+    // A session shortens the context to 6 bytes: data (0..4) still reads,
+    // data_end (4..8) lies outside the structure now.
+    let shorten: &dyn Fn(&mut Machine) = &|m| {
+        m.memory_mut().set_bytes(ids::CONTEXT, vec![0; 6]).unwrap();
+    };
+    let data_then_end = [
+        ldx(SIZE_W, 2, 1, xdp_md::DATA as i16),
+        movr(0, 2),
+        ldx(SIZE_W, 3, 1, xdp_md::DATA_END as i16),
+        exit(),
+    ];
+    let data = address(ids::PACKET, XDP_HEADROOM as u64);
+    for mode in EVERY_MODE {
+        let mut m = Machine::new(program(&data_then_end));
+        assert_eq!(
+            ending(&mut m, 0, &ctx, mode, unedited),
+            Ok((data, 4)),
+            "{mode:?}"
+        );
+        match ending(&mut m, 0, &ctx, mode, shorten) {
+            Err((
+                2,
+                FaultKind::BadContextAccess {
+                    offset: 4,
+                    size: 4,
+                    write: false,
+                    ..
+                },
+            )) => {}
+            other => panic!("{mode:?}: {other:?}"),
+        }
+        assert_eq!(m.reg(0), data, "{mode:?}");
+    }
+}
+
+/// Calls itself with r1 + 1 until r1 reaches `deepest`, each frame storing
+/// r1 at the top of its stack; r0 = r1 of the deepest frame. Entered with
+/// r1 = 1 from frame 0, so `deepest` 7 fills all 8 frames and 8 faults.
+fn recursion(deepest: i32, before: &[RawInsn]) -> Vec<RawInsn> {
+    let mut p = before.to_vec();
+    let f = p.len() as i32 + 3;
+    p.extend([mov(1, 1), call_local(f - (p.len() as i32 + 2)), exit()]);
+    p.extend([
+        stx(SIZE_DW, 10, 1, -8),
+        jmp(JMP_JGE, 1, deepest, 2),
+        alu64(ALU_ADD, 1, 1),
+        call_local(-4),
+        movr(0, 1),
+        exit(),
+    ]);
+    p
+}
+
+#[test]
+fn every_run_starts_from_a_fresh_machines_state_whatever_the_run_before_did() {
+    // Writes into the packet (first and last byte of the window) and into
+    // the context-derived registers, then recurses to the depth limit.
+    let packet_writer = [
+        ldx(SIZE_W, 2, 1, xdp_md::DATA as i16),
+        ldx(SIZE_W, 3, 1, xdp_md::DATA_END as i16),
+        st(SIZE_DW, 2, 0, -1),
+        st(SIZE_B, 3, -1, 0x77),
+    ];
+    let programs = || {
+        vec![
+            program(&recursion(7, &[])),
+            program(&recursion(8, &[])),
+            program(&recursion(8, &packet_writer)),
+            program(&recursion(3, &[])),
+        ]
+    };
+    let xdp = |packet: &[u8], meta: &[u8]| Context::xdp(packet, meta, XdpMd::default());
+    let long: Vec<u8> = (0..200u8).collect();
+    let contexts = [
+        xdp(&FRAME, &[1, 2, 3, 4]),
+        xdp(&long, &[]),
+        xdp(&FRAME[..14], &[9; 8]),
+        Context::skb(SkbProgram::Tc, &long, SkBuff::default()),
+        Context::memory(vec![5; 40]),
+        Context::none(),
+    ];
+    // The state right after `start`, and each program's ending, on a fresh machine.
+    let fresh = |entry: usize, ctx: &Context| {
+        let mut m = Machine::with_programs(programs());
+        m.start(entry, ctx).unwrap();
+        let state = m.state().clone();
+        let end = ending(&mut m, entry, ctx, Some(Drive::Full), &|_| {});
+        (state, end)
+    };
+    let deep = fresh(0, &contexts[0]).1;
+    // main: mov, call; frames 1-6: store, jump, add, call; frame 7: store,
+    // jump, mov, exit; frames 6-1: mov, exit; main: exit.
+    assert_eq!(deep, Ok((7, 2 + 6 * 4 + 4 + 6 * 2 + 1)));
+    assert!(matches!(
+        fresh(1, &contexts[0]).1,
+        Err((_, FaultKind::CallDepth { frames: 9 }))
+    ));
+    assert!(matches!(
+        fresh(2, &contexts[0]).1,
+        Err((_, FaultKind::CallDepth { frames: 9 }))
+    ));
+    // A session pausing a run in frame 3 and editing registers, the
+    // paused frame's stack and the packet.
+    let pause_and_edit = |m: &mut Machine, mode: Drive| {
+        let env = &mut NoHelpers;
+        // main: 2 steps, frames 1 and 2: 4 each; frame 3 has begun.
+        for _ in 0..10 {
+            match mode {
+                Drive::Full => assert_eq!(m.run_steps(env, 1), Ok(RunStop::Paused)),
+                Drive::Step => assert_eq!(m.step(env).outcome, StepOutcome::Running),
+                Drive::Logged => assert_eq!(
+                    m.run_logged(env, 1, &mut StepLog::new()),
+                    Ok(RunStop::Paused)
+                ),
+            }
+        }
+        assert_eq!(m.frames().len(), 4);
+        for r in 0..=10 {
+            m.set_reg(r, 0xdead_0000 + r as u64);
+        }
+        let top = address(ids::STACK0 + 3, 512);
+        m.memory_mut().write(top - 8, &[0xab; 8]).unwrap();
+        // Bytes given to a frame no call has made live.
+        m.memory_mut()
+            .set_bytes(ids::STACK0 + 5, vec![1; 16])
+            .unwrap();
+        if let Some(p) = m.memory().packet() {
+            m.memory_mut().write(p.data, &[0xcd; 4]).unwrap();
+            m.memory_mut()
+                .set_bytes(ids::CONTEXT, vec![0xee; 24])
+                .unwrap();
+        }
+    };
+    let mut m = Machine::with_programs(programs());
+    for before in 0..4 {
+        for before_mode in [Drive::Full, Drive::Step, Drive::Logged] {
+            for before_ctx in &contexts {
+                for (i, ctx) in contexts.iter().enumerate() {
+                    for entry in [0, 3] {
+                        let what = format!(
+                            "program {before} in {before_mode:?}, then {entry} on context {i}"
+                        );
+                        if before == 3 {
+                            m.start(3, before_ctx).unwrap();
+                            pause_and_edit(&mut m, before_mode);
+                        } else {
+                            let _ = ending(&mut m, before, before_ctx, Some(before_mode), &|_| {});
+                        }
+                        m.start(entry, ctx).unwrap();
+                        let (state, end) = fresh(entry, ctx);
+                        assert!(m.state() == &state, "{what}: the state after start differs");
+                        assert_eq!(
+                            ending(&mut m, entry, ctx, Some(Drive::Full), &|_| {}),
+                            end,
+                            "{what}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Frames brought back to life by undo after a new run started: the
+    // steps of a run that went 4 frames deep, undone newest first once
+    // another run has started, put frames 3, 2, 1 back (live, with bytes).
+    for ctx in &contexts {
+        let mut steps = Vec::new();
+        m.start(3, ctx).unwrap();
+        loop {
+            let s = m.step(&mut NoHelpers);
+            let done = !matches!(s.outcome, StepOutcome::Running);
+            steps.push(s);
+            if done {
+                break;
+            }
+        }
+        m.start(0, ctx).unwrap();
+        // Undone until frame 3's exit is undone (its frame back).
+        let frame3 = |m: &Machine| m.memory().region(ids::STACK0 + 3).unwrap().live();
+        for s in steps.iter().rev() {
+            m.undo(s);
+            if frame3(&m) {
+                break;
+            }
+        }
+        assert!(frame3(&m));
+        assert!(m.memory().region(ids::STACK0 + 1).unwrap().live());
+        m.start(0, ctx).unwrap();
+        let (state, end) = fresh(0, ctx);
+        assert!(
+            m.state() == &state,
+            "after undo: the state after start differs"
+        );
+        assert_eq!(ending(&mut m, 0, ctx, Some(Drive::Full), &|_| {}), end);
+    }
+}

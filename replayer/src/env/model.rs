@@ -175,9 +175,16 @@ struct RunState {
 impl RunState {
     /// Empties the state in place: the tables keep their allocations for
     /// the next run (a run's set-up is a large share of a short run).
+    #[inline]
     fn clear(&mut self) {
-        self.map_regions.clear();
-        self.value_regions.clear();
+        // Most runs make no map regions: an empty table is skipped here
+        // rather than through `clear`'s out-of-line call.
+        if !self.map_regions.is_empty() {
+            self.map_regions.clear();
+        }
+        if !self.value_regions.is_empty() {
+            self.value_regions.clear();
+        }
         self.for_each.clear();
         self.redirect = None;
     }
@@ -428,6 +435,7 @@ impl ModelEnv {
 
     /// Forgets the regions of the previous run. Call before each run (the
     /// machine's memory starts afresh).
+    #[inline]
     pub fn begin_run(&mut self) {
         self.run.clear();
         self.recount_maps();
@@ -436,8 +444,12 @@ impl ModelEnv {
     /// Copies what the program wrote through pointers back into the map
     /// models. Call after each run (or before looking at the maps while a
     /// run is paused).
+    #[inline]
     pub fn end_run(&mut self, memory: &Memory) {
-        self.sync_from(memory);
+        // Checked here so that a run with no map values makes no call.
+        if !self.run.value_regions.is_empty() {
+            self.sync_from(memory);
+        }
     }
 
     /// Runs program `entry` of `machine` on `ctx` with this environment:

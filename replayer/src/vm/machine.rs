@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use bpfrr_trace::isa::opcode::{MAX_CALL_FRAMES, MAX_STACK, MAX_TAIL_CALLS};
+use bpfrr_trace::isa::opcode::{MAX_STACK, MAX_TAIL_CALLS};
 
 use super::context::Context;
 use super::effects::{Control, Effect, EffectList, OneEffect, StepEffects, StepLog, StepOutcome};
@@ -214,9 +214,7 @@ impl Machine {
         });
         // Frame 0 is made afresh below (not zeroed again if the last run
         // left it zero); the callee frames come when calls push them.
-        for f in 1..MAX_CALL_FRAMES as u32 {
-            st.mem.kill_fixed(ids::STACK0 + f);
-        }
+        st.mem.kill_call_frames();
         st.mem
             .set_fixed_zeroed(ids::STACK0, stack_size as usize, true);
         st.regs[10] = address(ids::STACK0, stack_size as u64);

@@ -15,7 +15,9 @@
 
 use std::fmt;
 
-use super::context::ContextLayout;
+use bpfrr_trace::isa::opcode::MAX_CALL_FRAMES;
+
+use super::context::{ContextLayout, xdp_md};
 use super::fault::FaultKind;
 
 /// Index of a region in [`Memory`].
@@ -42,6 +44,9 @@ pub mod ids {
     /// First id handed out by [`super::Memory::alloc`].
     pub const FIRST_DYNAMIC: RegionId = 16;
 }
+
+/// Stack frame regions (`ids::STACK0 + 0..8`): the kernel's call depth.
+const STACK_FRAMES: RegionId = MAX_CALL_FRAMES as RegionId;
 
 /// Builds a tagged address.
 pub fn address(region: RegionId, offset: u64) -> u64 {
@@ -228,6 +233,7 @@ pub struct Memory {
     ctx: Option<ContextLayout>,
     packet_span: PacketSpan,
     stack0: StackZeroed,
+    callee_frames: CalleeFrames,
 }
 
 /// Where the packet region may differ from zero: `Some((lo, hi))` says every
@@ -264,6 +270,23 @@ impl PartialEq for StackZeroed {
 }
 
 impl Eq for StackZeroed {}
+
+/// How many callee stack frames (regions `STACK0 + 1 ..`) may be live or
+/// hold bytes: every frame past the first `n` is as `Region::dead` made it,
+/// so a run's start kills only the first `n` (`kill_call_frames`). Raised
+/// wherever a frame region is made live or given bytes (`revive_fixed`,
+/// `put_region`, `set_bytes`). A cache hint, not machine state, so it does
+/// not take part in equality.
+#[derive(Clone, Copy, Debug)]
+struct CalleeFrames(u32);
+
+impl PartialEq for CalleeFrames {
+    fn eq(&self, _: &CalleeFrames) -> bool {
+        true
+    }
+}
+
+impl Eq for CalleeFrames {}
 
 impl PacketSpan {
     fn widen(&mut self, lo: u32, hi: u32) {
@@ -354,6 +377,22 @@ pub(crate) fn context_load_in(
     let r = regions.get(id as usize)?;
     if id != ids::CONTEXT || !r.live {
         return None;
+    }
+    // `xdp_md`'s packet pointers, read by every XDP program, without
+    // `ContextLayout::load`'s general checks and its large error type: an
+    // aligned 4-byte load inside the structure, exactly when `load` returns
+    // the pointer (no packet: `load` refuses, and so does this).
+    if matches!(layout, ContextLayout::Xdp)
+        && size == 4
+        && matches!(offset, xdp_md::DATA | xdp_md::DATA_END | xdp_md::DATA_META)
+        && offset as usize + 4 <= r.bytes.len()
+    {
+        let p = packet_pointers_in(regions, view.packet_data)?;
+        return Some(match offset {
+            xdp_md::DATA => p.data,
+            xdp_md::DATA_END => p.end,
+            _ => p.meta,
+        });
     }
     layout
         .load(
@@ -509,7 +548,7 @@ impl Memory {
         for id in 0..ids::FIRST_DYNAMIC {
             let kind = match id {
                 ids::NULL => RegionKind::Null,
-                f if (ids::STACK0..ids::STACK0 + 8).contains(&f) => RegionKind::Stack {
+                f if (ids::STACK0..ids::STACK0 + STACK_FRAMES).contains(&f) => RegionKind::Stack {
                     frame: (f - ids::STACK0) as u8,
                 },
                 ids::CONTEXT => RegionKind::Context,
@@ -528,6 +567,7 @@ impl Memory {
             ctx: None,
             packet_span: PacketSpan::default(),
             stack0: StackZeroed::default(),
+            callee_frames: CalleeFrames(0),
         }
     }
 
@@ -575,6 +615,7 @@ impl Memory {
             self.packet_span = PacketSpan::default();
         }
         self.written(id);
+        self.frame_revived(id);
         let r = self.regions.get_mut(id as usize)?;
         let old = r.clone();
         r.end = bytes.len() as u32;
@@ -588,6 +629,7 @@ impl Memory {
             self.packet_span = PacketSpan::default();
         }
         self.written(id);
+        self.frame_revived(id);
         if let Some(r) = self.regions.get_mut(id as usize) {
             *r = region;
         }
@@ -606,6 +648,8 @@ impl Memory {
     /// Makes fixed region `id` live with `len` zero bytes (a fresh stack
     /// frame). Frame 0 is not zeroed again when it already is (live, the
     /// same size and permission, and nothing written since it was zeroed).
+    /// Inline, so that a run's start makes no call when frame 0 is zero.
+    #[inline]
     pub(crate) fn set_fixed_zeroed(&mut self, id: RegionId, len: usize, writable: bool) {
         if id == ids::STACK0 && self.stack0.0 {
             let r = &self.regions[id as usize];
@@ -613,9 +657,25 @@ impl Memory {
                 return;
             }
         }
+        self.zero_fixed(id, len, writable);
+    }
+
+    /// `set_fixed_zeroed` when the region must be zeroed.
+    fn zero_fixed(&mut self, id: RegionId, len: usize, writable: bool) {
         self.revive_fixed(id, writable, |b| b.resize(len, 0));
         if id == ids::STACK0 {
             self.stack0 = StackZeroed(true);
+        }
+    }
+
+    /// Notes that region `id` may have been made live or given bytes.
+    #[inline(always)]
+    fn frame_revived(&mut self, id: RegionId) {
+        if let Some(f) = id.checked_sub(ids::STACK0)
+            && (1..STACK_FRAMES).contains(&f)
+            && self.callee_frames.0 < f
+        {
+            self.callee_frames = CalleeFrames(f);
         }
     }
 
@@ -632,6 +692,7 @@ impl Memory {
             self.packet_span = PacketSpan::default();
         }
         self.written(id);
+        self.frame_revived(id);
         let r = &mut self.regions[id as usize];
         r.bytes.clear();
         fill(&mut r.bytes);
@@ -646,6 +707,9 @@ impl Memory {
     pub(crate) fn kill_fixed(&mut self, id: RegionId) {
         if id == ids::PACKET {
             self.packet_span = PacketSpan::default();
+            // As a fresh memory's: a run without a packet starts from the
+            // same state whatever packet the run before had.
+            self.packet_data = 0;
         }
         self.written(id);
         let r = &mut self.regions[id as usize];
@@ -656,6 +720,26 @@ impl Memory {
             r.writable = false;
             r.live = false;
             r.plain = false;
+        }
+    }
+
+    /// Makes every callee stack frame (1-7) dead, as `kill_fixed` does one
+    /// by one (a run's start: only frame 0 is live). Only the frames that
+    /// may be live (`CalleeFrames`), as one slice; a frame's death touches
+    /// neither the packet span nor frame 0's zeroed mark.
+    pub(crate) fn kill_call_frames(&mut self) {
+        let first = ids::STACK0 as usize + 1;
+        let n = (self.callee_frames.0 as usize).min(STACK_FRAMES as usize - 1);
+        self.callee_frames = CalleeFrames(0);
+        for r in &mut self.regions[first..first + n] {
+            if r.live || !r.bytes.is_empty() {
+                r.bytes.clear();
+                r.start = 0;
+                r.end = 0;
+                r.writable = false;
+                r.live = false;
+                r.plain = false;
+            }
         }
     }
 
@@ -731,7 +815,15 @@ impl Memory {
             // touched and copy the new window (zero elsewhere in `buffer`).
             Some((lo, hi)) if r.bytes.len() == buffer.len() && buffer.len() >= e => {
                 let hi = (hi as usize).min(r.bytes.len());
-                r.bytes[(lo as usize).min(hi)..hi].fill(0);
+                let lo = (lo as usize).min(hi);
+                // Cleared around the new window, which the copy overwrites.
+                let (below, above) = (m.clamp(lo, hi), e.clamp(lo, hi));
+                if lo < below {
+                    r.bytes[lo..below].fill(0);
+                }
+                if above < hi {
+                    r.bytes[above..hi].fill(0);
+                }
                 r.bytes[m..e].copy_from_slice(&buffer[m..e]);
                 r.writable = writable;
                 r.live = true;
