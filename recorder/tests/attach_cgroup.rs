@@ -60,7 +60,7 @@ fn cgroup_skb_counts_the_cgroups_egress_packets() {
     // Each is 20 (IP) + 8 (UDP) + 3 ("hi\n") bytes.
     assert_eq!(per_cpu_u64_sum(stats, IPPROTO_UDP, 8), 3 * 31);
 
-    drop(link);
+    common::drop_and_wait_until_released(link.id(), link);
     send_udp_from_cgroup(&cgroup, &ns, 2);
     assert_eq!(
         per_cpu_u64_sum(stats, IPPROTO_UDP, 0),

@@ -20,27 +20,6 @@ const RULE_PASS: u32 = 0;
 const RULE_BLOCKED_PORT: u32 = 3;
 const RULE_NON_IP: u32 = 5;
 
-/// Drops a link and waits until the kernel has released it. Closing our fd
-/// is not always the last reference at that instant: a child process that
-/// another test forks in parallel holds a copy of every fd until its exec
-/// closes the close-on-exec ones, so the detach can lag the drop slightly.
-fn drop_and_wait_until_released<L>(id: u32, link: L) {
-    drop(link);
-    let released = wait_for(5, || {
-        bpfrr_recorder::sys::link_fd_by_id(id)
-            .expect("BPF_LINK_GET_FD_BY_ID")
-            .is_none()
-            .then_some(())
-    });
-    assert!(
-        released.is_some(),
-        "link {id} still exists 5 s after it was dropped"
-    );
-    // The kernel frees the id just before it detaches the program, in the
-    // same call: give that call a moment to finish.
-    std::thread::sleep(std::time::Duration::from_millis(20));
-}
-
 fn xdp_firewall_counts_injected_frames(mode: XdpMode) {
     let ns = NetNs::create("xdp");
     ns.veth_pair("va", "vb");
@@ -83,7 +62,7 @@ fn xdp_firewall_counts_injected_frames(mode: XdpMode) {
     assert_eq!(per_cpu_u64_sum(stats, RULE_BLOCKED_PORT, 8), 3 * 54);
 
     // Dropping the link detaches the program: more frames, no more counts.
-    drop_and_wait_until_released(link.id(), link);
+    common::drop_and_wait_until_released(link.id(), link);
     ns.run(|| send_frames("va", &[tcp_syn_frame(40003, 23)]));
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(per_cpu_u64_sum(stats, RULE_BLOCKED_PORT, 0), 3);
@@ -123,8 +102,9 @@ fn xdp_refuses_a_busy_interface_and_missing_ones() {
             && e.to_string().contains("already has an XDP program"),
         "{e}"
     );
-    drop(first);
-    // Free again once the first link is gone.
+    // Free again once the first link is gone (waiting for the kernel: a
+    // child forked by a parallel test may hold its fd for a moment).
+    common::drop_and_wait_until_released(first.id(), first);
     let again = ns.run(|| spec.attach(attach_program(&prog)));
     assert!(again.is_ok(), "{:?}", again.err());
 
@@ -179,7 +159,7 @@ fn tc_rewrite_runs_on(direction: &str) {
     );
     assert_eq!(global_u64(&obj, &mark, ".bss", "tail_call_misses"), 0);
 
-    drop_and_wait_until_released(link.id(), link);
+    common::drop_and_wait_until_released(link.id(), link);
     ns.run(|| send_frames("va", &[udp_frame(1003, 5353, b"late")]));
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(global_u64(&obj, &mark, ".bss", "packets_marked"), 3);

@@ -54,7 +54,7 @@ fn tracepoint_sample_counts_this_threads_openat_calls() {
     assert_eq!(count(counts), 5, "openat_per_process[{tid}]");
     assert!(global_u64(&obj, &prog, ".bss", "events_sent") >= 5);
 
-    drop(link);
+    common::drop_and_wait_until_released(link.id(), link);
     std::fs::File::open("/dev/null").unwrap();
     assert_eq!(count(counts), 5, "counted after the link was dropped");
 }
@@ -138,7 +138,7 @@ fn uprobe_sample_sees_every_call_of_process_order() {
         "order_stats[gadget] (orders, units)"
     );
     assert_eq!(per_customer(&obj), Some(7));
-    drop(link);
+    common::drop_and_wait_until_released(link.id(), link);
     run_orders(&bin, 4);
     assert_eq!(
         orders(&obj),
@@ -304,7 +304,7 @@ fn tp_btf_program_reads_registers_through_a_btf_pointer() {
         getpgid_until_seen(&map),
         "the tp_btf program never saw getpgid({MAGIC:#x})"
     );
-    drop(link);
+    common::drop_and_wait_until_released(link.id(), link);
     map.update(&0u32.to_le_bytes(), &0u64.to_le_bytes(), 0)
         .unwrap();
     // SAFETY: as above.
@@ -349,7 +349,7 @@ fn raw_tracepoint_program_sees_this_threads_syscall() {
     };
     let link = spec.attach(program).expect("attach raw tracepoint");
     assert!(getpgid_until_seen(&map));
-    drop(link);
+    common::drop_and_wait_until_released(link.id(), link);
 
     let missing = AttachSpec::RawTracepoint(RawTracepointTarget::parse("no_such_tp").unwrap());
     let e = missing.attach(program).unwrap_err();
