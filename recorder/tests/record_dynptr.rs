@@ -10,23 +10,18 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+mod kfunc_fixture;
 
 use std::path::{Path, PathBuf};
 
-use bpfrr_recorder::record::{PrepareOptions, RecordOptions, TestInput, TestRunDriver, record};
-use bpfrr_recorder::stop::{Interrupt, StopConditions};
-use bpfrr_replayer::env::{ModelConfig, ModelEnv};
-use bpfrr_replayer::maps::{Map, MapDef, MapType};
-use bpfrr_replayer::replay::{Replayer, check_all};
-use bpfrr_replayer::session::{Session, StopReason};
-use bpfrr_replayer::vm::{Context, Limits, Machine, Program, SkbProgram, XdpMd};
-use bpfrr_trace::btf::Btf;
+use bpfrr_replayer::replay::check_all;
+use bpfrr_replayer::vm::{Context, SkbProgram, XdpMd};
 use bpfrr_trace::catalog::helper_by_name;
-use bpfrr_trace::isa::{CallTarget, Insn, check};
-use bpfrr_trace::object::ObjectFile;
-use bpfrr_trace::trace::{EventKind, Invocation, SnapshotTime, Trace};
-
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+use bpfrr_trace::trace::{EventKind, Invocation, Trace};
+use kfunc_fixture::{
+    final_packet, fixture, model_run_program, record_program, recorded_map,
+    step_over_each_call_and_back, unhex,
+};
 
 /// The fixture's `results` map keys (value = s64), as in the fixture.
 #[allow(dead_code)]
@@ -66,17 +61,6 @@ fn object() -> PathBuf {
     fixture("dynptr_xdp")
 }
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../samples/fixtures/{name}.bpf.o"))
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 /// A TCP frame (dropped after the TTL changes), a non-IP frame, an IPv4
 /// frame cut before the end of its header (the IP slice is NULL), UDP to
 /// port 80 with a payload (XDP_PASS) and last UDP to port 53 (XDP_TX).
@@ -101,53 +85,9 @@ fn record_fixture(out: &Path) -> Trace {
     record_program(&object(), "dynptr_xdp", frames(), out)
 }
 
-fn record_program(object: &Path, program: &str, frames: Vec<Vec<u8>>, out: &Path) -> Trace {
-    let opts = RecordOptions {
-        object: object.to_path_buf(),
-        output: out.to_path_buf(),
-        prepare: PrepareOptions {
-            program: Some(program.into()),
-            ..PrepareOptions::default()
-        },
-        stop: StopConditions::default(),
-        command_line: vec!["record_dynptr".into()],
-        status_line: false,
-    };
-    let inputs = frames
-        .into_iter()
-        .map(|frame| TestInput::Packet { frame, ctx: None })
-        .collect();
-    let mut driver = TestRunDriver::new(inputs, 1);
-    let report = record(&opts, &mut driver, Interrupt::manual().handle())
-        .unwrap_or_else(|e| panic!("recording failed: {e}"));
-    assert!(report.lost.is_empty() && report.incomplete == 0 && report.orphans == 0);
-    Trace::open(out).expect("the trace opens")
-}
-
 /// The `results` map at the end of the recording, by key (s64 values).
 fn recorded_results(trace: &Trace) -> Vec<i64> {
     recorded_map(trace, NR_RESULTS)
-}
-
-fn recorded_map(trace: &Trace, entries: u32) -> Vec<i64> {
-    let map = trace
-        .maps()
-        .iter()
-        .find(|m| m.name == "results")
-        .expect("the results map is in the trace");
-    let end = map
-        .snapshots
-        .iter()
-        .find(|s| s.when == SnapshotTime::End)
-        .expect("an end snapshot");
-    (0..entries)
-        .map(|k| {
-            end.entries
-                .iter()
-                .find(|e| e.key == k.to_le_bytes())
-                .map_or(0, |e| i64::from_le_bytes(e.value[..8].try_into().unwrap()))
-        })
-        .collect()
 }
 
 /// The fixture run in the model environment, linked against the running
@@ -155,71 +95,14 @@ fn recorded_map(trace: &Trace, entries: u32) -> Vec<i64> {
 /// value and the packet out, and the `results` map at the end.
 fn model_run(frames: &[Vec<u8>]) -> (Vec<(u64, Vec<u8>)>, Vec<i64>) {
     let ctx = |frame: &[u8]| Context::xdp(frame, &[], XdpMd::default());
-    model_run_program(&object(), "dynptr_xdp", frames, ctx, NR_RESULTS)
-}
-
-/// `program` of `object` run in the model environment on `frames`.
-fn model_run_program(
-    object: &Path,
-    program: &str,
-    frames: &[Vec<u8>],
-    context: impl Fn(&[u8]) -> Context,
-    nr_results: u32,
-) -> (Vec<(u64, Vec<u8>)>, Vec<i64>) {
-    let bytes = std::fs::read(object).unwrap();
-    let obj = ObjectFile::parse(&bytes).unwrap();
-    let kernel = std::fs::read(KERNEL_BTF).expect("the kernel's BTF");
-    let linked = obj.link_with_kfuncs(program, &[0], &kernel).unwrap();
-    let checked = check(&linked.insns).unwrap();
-    let btf = Btf::parse(&kernel).unwrap();
-    let names: Vec<(u32, String)> = checked
-        .insns
-        .iter()
-        .filter_map(|i| match i {
-            Some(Insn::Call(CallTarget::Kfunc { btf_id, .. })) => {
-                let id = *btf_id as u32;
-                Some((id, btf.type_by_id(id)?.name.clone()))
-            }
-            _ => None,
-        })
-        .collect();
-    assert!(
-        names.iter().any(|(_, n)| n == "bpf_dynptr_slice"),
-        "{names:?}"
-    );
-    let program = Program::new(&checked, Limits::default()).unwrap();
-    let results = Map::new(MapDef::new("results", MapType::Array, 4, 8, nr_results), 1).unwrap();
-    let mut env = ModelEnv::new(vec![results], ModelConfig::default());
-    env.set_kfunc_names(names);
-    let mut machine = Machine::new(program);
-    let mut out = Vec::new();
-    for frame in frames {
-        let ctx = context(frame);
-        let r0 = env
-            .run(&mut machine, 0, &ctx)
-            .unwrap_or_else(|f| panic!("the model run faults: {f}"));
-        let packet = machine.memory().packet_data().unwrap().to_vec();
-        out.push((r0, packet));
-    }
-    let entries = env.maps()[0].entries();
-    let values = (0..nr_results)
-        .map(|k| {
-            entries
-                .iter()
-                .find(|(key, _)| key[..] == k.to_le_bytes())
-                .map_or(0, |(_, v)| {
-                    i64::from_le_bytes(v[0][..8].try_into().unwrap())
-                })
-        })
-        .collect();
-    (out, values)
-}
-
-fn final_packet(inv: &Invocation) -> Vec<u8> {
-    inv.final_packet
-        .clone()
-        .or_else(|| inv.packet.clone())
-        .unwrap_or_default()
+    model_run_program(
+        &object(),
+        "dynptr_xdp",
+        frames,
+        ctx,
+        NR_RESULTS,
+        "bpf_dynptr_slice",
+    )
 }
 
 #[test]
@@ -353,49 +236,13 @@ fn sessions_step_over_recorded_dynptr_calls_and_back_exactly() {
         .map(|e| e.insn as usize)
         .collect();
 
-    let mut r = Replayer::new(&trace);
-    let mut s = Session::for_invocation(&mut r, index).unwrap();
-    let start = s.machine().state().clone();
-    let mut stepped_over = 0;
-    // Each time the program is at one of the calls: step over it (the
-    // dynptr, the packet or a buffer change), back (exactly the state
-    // before), and over again.
-    loop {
-        if calls.contains(&s.pc()) {
-            let before = s.machine().state().clone();
-            let packet_before = s.machine().memory().packet_data().unwrap().to_vec();
-            assert_eq!(s.step().reason, StopReason::Done);
-            let after = s.machine().state().clone();
-            let packet_after = s.machine().memory().packet_data().unwrap().to_vec();
-            assert!(before != after, "the call at {} changes the state", s.pc());
-            s.reverse_step();
-            assert!(before == *s.machine().state(), "back before the call");
-            assert_eq!(s.machine().memory().packet_data().unwrap(), packet_before);
-            s.step();
-            assert!(after == *s.machine().state(), "over it again");
-            assert_eq!(s.machine().memory().packet_data().unwrap(), packet_after);
-            stepped_over += 1;
-            continue;
-        }
-        match s.step().reason {
-            StopReason::Done => {}
-            StopReason::Exited { .. } => break,
-            other => panic!("the replay stops at {}: {other:?}", s.pc()),
-        }
-    }
+    let stepped_over = step_over_each_call_and_back(&trace, index, &calls);
     assert_eq!(
         stepped_over,
         calls.len(),
         "every dynptr call was stepped over"
     );
     assert!(stepped_over >= 20, "{stepped_over} dynptr calls");
-    assert_eq!(s.reverse_continue().reason, StopReason::Start);
-    assert!(start == *s.machine().state(), "back at the start");
-    assert_eq!(
-        s.machine().memory().packet_data().unwrap(),
-        &inv.packet.clone().unwrap()[..]
-    );
-    assert_eq!(s.continue_().reason, StopReason::Exited { r0: inv.retval });
 }
 
 /// Keys of the skb fixture's `results` map; the cgroup program's are
@@ -433,7 +280,14 @@ fn skb_program_matches_the_model(program: &str, kind: SkbProgram) -> (Trace, Vec
         "{summary:?}"
     );
     let ctx = |frame: &[u8]| Context::skb_test_run(kind, frame);
-    let (model, model_results) = model_run_program(&object, program, &frames, ctx, SKB_NR_RESULTS);
+    let (model, model_results) = model_run_program(
+        &object,
+        program,
+        &frames,
+        ctx,
+        SKB_NR_RESULTS,
+        "bpf_dynptr_from_skb",
+    );
     let invs: Vec<Invocation> = (0..trace.invocation_count())
         .map(|i| trace.invocation_owned(i).unwrap())
         .collect();

@@ -10,22 +10,18 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+mod kfunc_fixture;
 
 use std::path::{Path, PathBuf};
 
-use bpfrr_recorder::record::{PrepareOptions, RecordOptions, TestInput, TestRunDriver, record};
-use bpfrr_recorder::stop::{Interrupt, StopConditions};
-use bpfrr_replayer::env::{ModelConfig, ModelEnv};
-use bpfrr_replayer::maps::{Map, MapDef, MapType};
-use bpfrr_replayer::replay::{Replayer, check_all};
-use bpfrr_replayer::session::{Session, StopReason};
-use bpfrr_replayer::vm::{Context, Limits, Machine, Program, XdpMd};
-use bpfrr_trace::btf::Btf;
-use bpfrr_trace::isa::{CallTarget, Insn, check};
-use bpfrr_trace::object::ObjectFile;
-use bpfrr_trace::trace::{EventKind, Invocation, SnapshotTime, Trace};
+use bpfrr_replayer::replay::check_all;
+use bpfrr_replayer::vm::{Context, XdpMd};
+use bpfrr_trace::trace::{EventKind, Invocation, Trace};
+use kfunc_fixture::{
+    final_packet, fixture, model_run_program, record_program, recorded_map,
+    step_over_each_call_and_back, unhex,
+};
 
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// The fixture's `results` map: key = what, value = s64.
 const SUM: u32 = 0;
 const REPEATS: u32 = 1;
@@ -38,17 +34,14 @@ const LAST_INDEX: u32 = 7;
 const NR_RESULTS: u32 = 8;
 
 fn object() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/fixtures/iter_num.bpf.o")
+    fixture("iter_num")
 }
 
 /// Frames of several lengths: odd and even sums, the 64-byte cap.
 fn frames() -> Vec<Vec<u8>> {
     let udp =
         "ffffffffffff00112233445508004500001c0001000040110000c0a80001c0a80002003500350008abcd";
-    let udp: Vec<u8> = (0..udp.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&udp[i..i + 2], 16).unwrap())
-        .collect();
+    let udp = unhex(udp);
     let mut long = udp.clone();
     long.extend((0..100u8).map(|b| b.wrapping_mul(7)));
     let mut zeros = vec![0u8; 14];
@@ -57,108 +50,25 @@ fn frames() -> Vec<Vec<u8>> {
 }
 
 fn record_fixture(out: &Path) -> Trace {
-    let opts = RecordOptions {
-        object: object(),
-        output: out.to_path_buf(),
-        prepare: PrepareOptions {
-            program: Some("iter_num".into()),
-            ..PrepareOptions::default()
-        },
-        stop: StopConditions::default(),
-        command_line: vec!["record_iter_num".into()],
-        status_line: false,
-    };
-    let inputs = frames()
-        .into_iter()
-        .map(|frame| TestInput::Packet { frame, ctx: None })
-        .collect();
-    let mut driver = TestRunDriver::new(inputs, 1);
-    let report = record(&opts, &mut driver, Interrupt::manual().handle())
-        .unwrap_or_else(|e| panic!("recording failed: {e}"));
-    assert!(report.lost.is_empty() && report.incomplete == 0 && report.orphans == 0);
-    Trace::open(out).expect("the trace opens")
+    record_program(&object(), "iter_num", frames(), out)
 }
 
 /// The `results` map at the end of the recording, by key (s64 values).
 fn recorded_results(trace: &Trace) -> Vec<i64> {
-    let map = trace
-        .maps()
-        .iter()
-        .find(|m| m.name == "results")
-        .expect("the results map is in the trace");
-    let end = map
-        .snapshots
-        .iter()
-        .find(|s| s.when == SnapshotTime::End)
-        .expect("an end snapshot");
-    (0..NR_RESULTS)
-        .map(|k| {
-            end.entries
-                .iter()
-                .find(|e| e.key == k.to_le_bytes())
-                .map_or(0, |e| i64::from_le_bytes(e.value[..8].try_into().unwrap()))
-        })
-        .collect()
+    recorded_map(trace, NR_RESULTS)
 }
 
-/// The fixture run in the model environment, linked against the running
-/// kernel's BTF as `bpfrr run` does (kfuncs by name): per frame the return
-/// value and the packet out, and the `results` map at the end.
+/// The fixture run in the model environment (see `model_run_program`).
 fn model_run(frames: &[Vec<u8>]) -> (Vec<(u64, Vec<u8>)>, Vec<i64>) {
-    let bytes = std::fs::read(object()).unwrap();
-    let obj = ObjectFile::parse(&bytes).unwrap();
-    let kernel = std::fs::read(KERNEL_BTF).expect("the kernel's BTF");
-    let linked = obj.link_with_kfuncs("iter_num", &[0], &kernel).unwrap();
-    let checked = check(&linked.insns).unwrap();
-    let btf = Btf::parse(&kernel).unwrap();
-    let names: Vec<(u32, String)> = checked
-        .insns
-        .iter()
-        .filter_map(|i| match i {
-            Some(Insn::Call(CallTarget::Kfunc { btf_id, .. })) => {
-                let id = *btf_id as u32;
-                Some((id, btf.type_by_id(id)?.name.clone()))
-            }
-            _ => None,
-        })
-        .collect();
-    assert!(
-        names.iter().any(|(_, n)| n == "bpf_iter_num_next"),
-        "{names:?}"
-    );
-    let program = Program::new(&checked, Limits::default()).unwrap();
-    let results = Map::new(MapDef::new("results", MapType::Array, 4, 8, NR_RESULTS), 1).unwrap();
-    let mut env = ModelEnv::new(vec![results], ModelConfig::default());
-    env.set_kfunc_names(names);
-    let mut machine = Machine::new(program);
-    let mut out = Vec::new();
-    for frame in frames {
-        let ctx = Context::xdp(frame, &[], XdpMd::default());
-        let r0 = env
-            .run(&mut machine, 0, &ctx)
-            .unwrap_or_else(|f| panic!("the model run faults: {f}"));
-        let packet = machine.memory().packet_data().unwrap().to_vec();
-        out.push((r0, packet));
-    }
-    let entries = env.maps()[0].entries();
-    let values = (0..NR_RESULTS)
-        .map(|k| {
-            entries
-                .iter()
-                .find(|(key, _)| key[..] == k.to_le_bytes())
-                .map_or(0, |(_, v)| {
-                    i64::from_le_bytes(v[0][..8].try_into().unwrap())
-                })
-        })
-        .collect();
-    (out, values)
-}
-
-fn final_packet(inv: &Invocation) -> Vec<u8> {
-    inv.final_packet
-        .clone()
-        .or_else(|| inv.packet.clone())
-        .unwrap_or_default()
+    let ctx = |frame: &[u8]| Context::xdp(frame, &[], XdpMd::default());
+    model_run_program(
+        &object(),
+        "iter_num",
+        frames,
+        ctx,
+        NR_RESULTS,
+        "bpf_iter_num_next",
+    )
 }
 
 #[test]
@@ -263,34 +173,11 @@ fn sessions_step_over_recorded_iterator_calls_and_back_exactly() {
         .map(|e| e.insn as usize)
         .collect();
 
-    let mut r = Replayer::new(&trace);
-    let mut s = Session::for_invocation(&mut r, 0).unwrap();
-    let start = s.machine().state().clone();
-    let mut stepped_over = 0;
-    // Each time the program is at one of the calls: step over it (the
-    // iterator on the stack changes), back (exactly the state before),
-    // and over again.
-    loop {
-        if calls.contains(&s.pc()) {
-            let before = s.machine().state().clone();
-            assert_eq!(s.step().reason, StopReason::Done);
-            let after = s.machine().state().clone();
-            assert!(before != after, "the call at {} changes the state", s.pc());
-            s.reverse_step();
-            assert!(before == *s.machine().state(), "back before the call");
-            s.step();
-            assert!(after == *s.machine().state(), "over it again");
-            stepped_over += 1;
-            continue;
-        }
-        match s.step().reason {
-            StopReason::Done => {}
-            StopReason::Exited { .. } => break,
-            other => panic!("the replay stops at {}: {other:?}", s.pc()),
-        }
-    }
+    let stepped_over = step_over_each_call_and_back(&trace, 0, &calls);
+    assert_eq!(
+        stepped_over,
+        calls.len(),
+        "every iterator call was stepped over"
+    );
     assert!(stepped_over > 43, "{stepped_over} iterator calls");
-    assert_eq!(s.reverse_continue().reason, StopReason::Start);
-    assert!(start == *s.machine().state(), "back at the start");
-    assert_eq!(s.continue_().reason, StopReason::Exited { r0: inv.retval });
 }
