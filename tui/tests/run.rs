@@ -153,6 +153,24 @@ fn bad_input_is_one_clear_error() {
     assert!(err.contains("needs --packet HEX or --pcap FILE"), "{err}");
 }
 
+/// `bpfrr run` of program NAME in samples/fixtures/NAME.bpf.o on one
+/// packet: its output, or None without the kernel's BTF, where a kfunc
+/// call cannot be linked and the command says so in one clear error.
+fn run_kfunc_fixture(name: &str, packet_hex: &str) -> Option<String> {
+    let object = format!("fixtures/{name}.bpf.o");
+    let (ok, out, err) = bpfrr(&[&object, "--prog", name, "--packet", packet_hex]);
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        assert!(!ok);
+        assert!(
+            err.contains("can only be resolved against the kernel's BTF"),
+            "{err}"
+        );
+        return None;
+    }
+    assert!(ok, "{err}");
+    Some(out)
+}
+
 #[test]
 fn packet_dynptrs_run_in_the_model() {
     // samples/fixtures/dynptr_xdp: headers through bpf_dynptr_slice, the
@@ -160,22 +178,9 @@ fn packet_dynptrs_run_in_the_model() {
     // bpf_dynptr_slice_rdwr; kfuncs resolved by name against the kernel's BTF.
     let udp53 =
         "0a0b0c0d0e0f00112233445508004500001c0001000040110000c0a80001c0a80002abcd00350008beef";
-    let (ok, out, err) = bpfrr(&[
-        "fixtures/dynptr_xdp.bpf.o",
-        "--prog",
-        "dynptr_xdp",
-        "--packet",
-        udp53,
-    ]);
-    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        assert!(!ok);
-        assert!(
-            err.contains("can only be resolved against the kernel's BTF"),
-            "{err}"
-        );
+    let Some(out) = run_kfunc_fixture("dynptr_xdp", udp53) else {
         return;
-    }
-    assert!(ok, "{err}");
+    };
     assert_eq!(returns(&out), vec![3], "XDP_TX for UDP port 53");
     assert!(
         out.contains("packet out (42 bytes): 0011223344550a0b0c0d0e0f08004500001c000100003f11"),
@@ -202,23 +207,9 @@ fn open_coded_iterators_run_in_the_model() {
     // running kernel's BTF, as libbpf does.
     let udp =
         "ffffffffffff00112233445508004500001c0001000040110000c0a80001c0a80002003500350008abcd";
-    let (ok, out, err) = bpfrr(&[
-        "fixtures/iter_num.bpf.o",
-        "--prog",
-        "iter_num",
-        "--packet",
-        udp,
-    ]);
-    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        // Without the kernel's BTF a kfunc call cannot be linked: one clear error.
-        assert!(!ok);
-        assert!(
-            err.contains("can only be resolved against the kernel's BTF"),
-            "{err}"
-        );
+    let Some(out) = run_kfunc_fixture("iter_num", udp) else {
         return;
-    }
-    assert!(ok, "{err}");
+    };
     // The 42 bytes sum to 3185 (odd: XDP_DROP, first byte 0x71); three
     // repeats; -EINVAL for start > end, -E2BIG for the long ranges; the
     // last index summed is 41. Keys 2 and 4 (no steps) stay 0.
