@@ -14,12 +14,11 @@ mod kfunc_fixture;
 
 use std::path::{Path, PathBuf};
 
-use bpfrr_replayer::replay::check_all;
 use bpfrr_replayer::vm::{Context, XdpMd};
-use bpfrr_trace::trace::{EventKind, Invocation, Trace};
+use bpfrr_trace::trace::{EventKind, Trace};
 use kfunc_fixture::{
     final_packet, fixture, model_run_program, record_program, recorded_map,
-    step_over_each_call_and_back, unhex,
+    replayed_identically_naming, step_over_each_call_and_back, unhex,
 };
 
 /// The fixture's `results` map: key = what, value = s64.
@@ -82,29 +81,15 @@ fn iterator_programs_record_replay_and_match_the_model() {
     let frames = frames();
     assert_eq!(trace.invocation_count(), frames.len() as u64);
 
-    // (b) Every invocation replays identically.
-    let summary = check_all(&trace);
-    assert!(
-        summary.all_identical() && summary.total == trace.invocation_count(),
-        "{summary:?}"
+    // (b) Every invocation replays identically.  recording holds the iterator's kfunc calls, named.
+    let invs = replayed_identically_naming(
+        &trace,
+        &[
+            "bpf_iter_num_new",
+            "bpf_iter_num_next",
+            "bpf_iter_num_destroy",
+        ],
     );
-
-    // The recording holds the iterator's kfunc calls, named.
-    let names: Vec<&str> = trace.programs()[0]
-        .kfuncs
-        .iter()
-        .map(|k| k.name.as_str())
-        .collect();
-    for n in [
-        "bpf_iter_num_new",
-        "bpf_iter_num_next",
-        "bpf_iter_num_destroy",
-    ] {
-        assert!(names.contains(&n), "{n} in {names:?}");
-    }
-    let invs: Vec<Invocation> = (0..trace.invocation_count())
-        .map(|i| trace.invocation_owned(i).unwrap())
-        .collect();
     let kfuncs = invs[0]
         .events
         .iter()

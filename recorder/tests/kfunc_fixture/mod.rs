@@ -11,7 +11,7 @@ use bpfrr_recorder::record::{PrepareOptions, RecordOptions, TestInput, TestRunDr
 use bpfrr_recorder::stop::{Interrupt, StopConditions};
 use bpfrr_replayer::env::{ModelConfig, ModelEnv};
 use bpfrr_replayer::maps::{Map, MapDef, MapType};
-use bpfrr_replayer::replay::Replayer;
+use bpfrr_replayer::replay::{Replayer, check_all};
 use bpfrr_replayer::session::{Session, StopReason};
 use bpfrr_replayer::vm::{Context, Limits, Machine, Program};
 use bpfrr_trace::btf::Btf;
@@ -138,6 +138,27 @@ pub fn model_run_program(
         })
         .collect();
     (out, values)
+}
+
+/// Checks that every invocation of `trace` replays identically and that
+/// its first program names each of `kfuncs`; returns the invocations.
+pub fn replayed_identically_naming(trace: &Trace, kfuncs: &[&str]) -> Vec<Invocation> {
+    let summary = check_all(trace);
+    assert!(
+        summary.all_identical() && summary.total == trace.invocation_count(),
+        "{summary:?}"
+    );
+    let names: Vec<&str> = trace.programs()[0]
+        .kfuncs
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    for n in kfuncs {
+        assert!(names.contains(n), "{n} in {names:?}");
+    }
+    (0..trace.invocation_count())
+        .map(|i| trace.invocation_owned(i).unwrap())
+        .collect()
 }
 
 /// The packet an invocation ended with.
