@@ -497,6 +497,10 @@ fn model_runs_of_open_coded_iterators_replay_in_the_ui() {
         .collect();
     assert_eq!(retvals, vec![2, 2]);
     let mut a = app(&trace, &obj, 0);
+    // The calls pane names the kfuncs (not `kfunc 12345`).
+    let screen = text(&render(&mut a, 200, 60));
+    assert!(screen.contains("bpf_iter_num_new -> 0x0"), "{screen}");
+    assert!(screen.contains("bpf_iter_num_next -> 0x"), "{screen}");
     key(&mut a, 'c');
     assert!(a.message.contains("the program returned"), "{}", a.message);
 }

@@ -24,9 +24,19 @@ pub trait SessionEnv: Env {
     fn divergence(&self) -> Option<String> {
         None
     }
+
+    /// The name of the kfunc with this BTF id, when the environment knows
+    /// it (from the trace's or the kernel's BTF), for what a session shows.
+    fn kfunc_name(&self, _btf_id: i32) -> Option<&str> {
+        None
+    }
 }
 
-impl SessionEnv for crate::env::ModelEnv {}
+impl SessionEnv for crate::env::ModelEnv {
+    fn kfunc_name(&self, btf_id: i32) -> Option<&str> {
+        crate::env::ModelEnv::kfunc_name(self, btf_id)
+    }
+}
 impl SessionEnv for crate::vm::NoHelpers {}
 impl SessionEnv for crate::vm::UbpfHelpers {}
 

@@ -19,6 +19,10 @@ impl SessionEnv for RecordedEnv<'_> {
     fn divergence(&self) -> Option<String> {
         RecordedEnv::divergence(self).map(|d| d.message.clone())
     }
+
+    fn kfunc_name(&self, btf_id: i32) -> Option<&str> {
+        self.model().kfunc_name(btf_id)
+    }
 }
 
 /// Names and types of a trace for sessions over invocations of program

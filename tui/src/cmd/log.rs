@@ -16,8 +16,7 @@
 use std::path::PathBuf;
 
 use bpfrr_replayer::session::{EndKind, Session, SessionEnv, StepRecord};
-use bpfrr_replayer::vm::{CallRecord, Callee, HelperOutcome};
-use bpfrr_trace::catalog::helper_name;
+use bpfrr_replayer::vm::{CallRecord, HelperOutcome};
 use bpfrr_trace::trace::Trace;
 use serde::Serialize;
 
@@ -80,18 +79,9 @@ fn value<E: SessionEnv>(s: &Session<E>, v: u64) -> String {
     }
 }
 
-fn callee_name(c: &CallRecord) -> String {
-    match c.callee {
-        Callee::Helper(id) => {
-            helper_name(id).map_or_else(|| format!("helper {id}"), str::to_string)
-        }
-        Callee::Kfunc { btf_id, .. } => format!("kfunc {btf_id}"),
-    }
-}
-
 /// What a helper call answered: `bpf_map_lookup_elem returned 0x0`.
 fn call_text<E: SessionEnv>(s: &Session<E>, c: &CallRecord) -> String {
-    let name = callee_name(c);
+    let name = view::callee_name(s.env(), c);
     match &c.outcome {
         HelperOutcome::Return(v) => format!("{name} returned {}", value(s, *v)),
         HelperOutcome::KeepR0 => format!("{name}: no tail call, execution falls through"),

@@ -268,3 +268,48 @@ pub fn state<E: SessionEnv>(s: &Session<E>) -> StateOut {
             .collect(),
     }
 }
+
+/// `bpf_map_lookup_elem`, `bpf_dynptr_slice` (kfuncs by name when the
+/// session knows it), `helper 999`, `kfunc 12345`.
+pub fn callee_name<E: SessionEnv>(env: &E, c: &bpfrr_replayer::vm::CallRecord) -> String {
+    match c.callee {
+        bpfrr_replayer::vm::Callee::Helper(id) => bpfrr_trace::catalog::helper_name(id)
+            .map_or_else(|| format!("helper {id}"), str::to_string),
+        bpfrr_replayer::vm::Callee::Kfunc { btf_id, .. } => env
+            .kfunc_name(btf_id)
+            .map_or_else(|| format!("kfunc {btf_id}"), str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfrr_replayer::env::{ModelConfig, ModelEnv};
+    use bpfrr_replayer::vm::{CallRecord, Callee, HelperOutcome};
+
+    fn call(callee: Callee) -> CallRecord {
+        CallRecord {
+            callee,
+            args: [0; 5],
+            callback_r0: None,
+            outcome: HelperOutcome::Return(0),
+        }
+    }
+
+    #[test]
+    fn calls_are_named_by_the_catalogue_and_by_the_sessions_kfunc_names() {
+        let mut env = ModelEnv::new(Vec::new(), ModelConfig::default());
+        env.set_kfunc_names([(64000, "bpf_dynptr_slice".to_string())]);
+        let kfunc = |btf_id| call(Callee::Kfunc { btf_id, module: 0 });
+        assert_eq!(
+            callee_name(&env, &call(Callee::Helper(1))),
+            "bpf_map_lookup_elem"
+        );
+        assert_eq!(
+            callee_name(&env, &call(Callee::Helper(9999))),
+            "helper 9999"
+        );
+        assert_eq!(callee_name(&env, &kfunc(64000)), "bpf_dynptr_slice");
+        assert_eq!(callee_name(&env, &kfunc(64001)), "kfunc 64001");
+    }
+}

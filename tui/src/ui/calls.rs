@@ -3,6 +3,8 @@
 //! the bytes they wrote; then the bpf_printk output. The calls of the
 //! current instruction are highlighted.
 
+use bpfrr_replayer::session::SessionEnv;
+use bpfrr_trace::trace::EventKind;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -30,7 +32,8 @@ impl Pane for CallsPane {
     }
 
     fn draw(&mut self, f: &mut Frame, area: Rect, d: &Debuggee<'_>, t: &Theme, focused: bool) {
-        let calls = d.session.env().calls();
+        let env = d.session.env();
+        let calls = env.calls();
         let b = block(
             PaneId::Calls,
             &format!("{} recorded, {} printk", calls.len(), d.printk.len()),
@@ -63,10 +66,17 @@ impl Pane for CallsPane {
                     }
                 })
                 .collect();
+            // kfuncs by the names the trace gives them.
+            let name = match c.kind {
+                EventKind::Kfunc => env
+                    .kfunc_name(c.id as i32)
+                    .map_or_else(|| c.describe(), str::to_string),
+                _ => c.describe(),
+            };
             let text = format!(
                 "#{i:<3} @{:<4} {} -> {:#x}{}",
                 c.insn,
-                c.describe(),
+                name,
                 c.ret,
                 if outs.is_empty() {
                     String::new()

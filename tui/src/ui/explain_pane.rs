@@ -39,7 +39,7 @@ pub fn last_step_text(d: &Debuggee<'_>) -> Option<String> {
         parts.push(format!("{}: {} -> {}", m.place, hex(&m.old), hex(&m.new)));
     }
     for c in &l.calls {
-        parts.push(call_text(c));
+        parts.push(call_text(d.session.env(), c));
     }
     parts.extend(l.notes.iter().cloned());
     // The UI's own text names maps in ld_imm64 (`r1 = map[blocked_src] ll`).
@@ -119,13 +119,12 @@ impl Pane for ExplainPane {
 }
 
 /// `bpf_map_lookup_elem -> 0` for a call the last step made.
-pub fn call_text(c: &bpfrr_replayer::vm::CallRecord) -> String {
-    use bpfrr_replayer::vm::{Callee, HelperOutcome};
-    let name = match c.callee {
-        Callee::Helper(id) => bpfrr_trace::catalog::helper_name(id)
-            .map_or_else(|| format!("helper {id}"), str::to_string),
-        Callee::Kfunc { btf_id, .. } => format!("kfunc {btf_id}"),
-    };
+pub fn call_text<E: bpfrr_replayer::session::SessionEnv>(
+    env: &E,
+    c: &bpfrr_replayer::vm::CallRecord,
+) -> String {
+    use bpfrr_replayer::vm::HelperOutcome;
+    let name = crate::commands::view::callee_name(env, c);
     match c.outcome {
         HelperOutcome::Return(v) => format!("{name} returned {v:#x}"),
         HelperOutcome::KeepR0 => format!("{name} returned (r0 unchanged)"),
