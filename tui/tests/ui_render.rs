@@ -501,6 +501,8 @@ fn model_runs_of_open_coded_iterators_replay_in_the_ui() {
     let screen = text(&render(&mut a, 200, 60));
     assert!(screen.contains("bpf_iter_num_new -> 0x0"), "{screen}");
     assert!(screen.contains("bpf_iter_num_next -> 0x"), "{screen}");
+    // And so does the disassembly.
+    assert!(screen.contains("14: call bpf_iter_num_new"), "{screen}");
     key(&mut a, 'c');
     assert!(a.message.contains("the program returned"), "{}", a.message);
 }

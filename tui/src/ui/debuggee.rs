@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bpfrr_replayer::env::recorded::RecordedEnv;
 use bpfrr_replayer::replay::Replayer;
-use bpfrr_replayer::session::{EndKind, Session, StepRecord, Stop, StopReason};
+use bpfrr_replayer::session::{EndKind, Session, SessionEnv, StepRecord, Stop, StopReason};
 use bpfrr_replayer::vm::{ContextLayout, SkbProgram, split_address};
 use bpfrr_trace::catalog::ProgType;
 use bpfrr_trace::isa::{CallTarget, DisasmOptions, Imm64Kind, Insn, branch_target, format_insn};
@@ -527,6 +527,11 @@ fn program_texts(trace: &Trace, s: &UiSession<'_>) -> Vec<ProgramText> {
                             map_ref_text(trace, tp, kind, dst, imm)
                                 .unwrap_or_else(|| format_insn(i, pc, &opts))
                         }
+                        // `call bpf_dynptr_slice` rather than `call kfunc 0xf9a2`.
+                        Insn::Call(CallTarget::Kfunc { btf_id, .. }) => s
+                            .env()
+                            .kfunc_name(btf_id)
+                            .map_or_else(|| format_insn(i, pc, &opts), |n| format!("call {n}")),
                         _ => format_insn(i, pc, &opts),
                     })
                 })
