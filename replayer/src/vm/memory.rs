@@ -712,15 +712,7 @@ impl Memory {
             self.packet_data = 0;
         }
         self.written(id);
-        let r = &mut self.regions[id as usize];
-        if r.live || !r.bytes.is_empty() {
-            r.bytes.clear();
-            r.start = 0;
-            r.end = 0;
-            r.writable = false;
-            r.live = false;
-            r.plain = false;
-        }
+        make_dead(&mut self.regions[id as usize]);
     }
 
     /// Makes every callee stack frame (1-7) dead, as `kill_fixed` does one
@@ -732,14 +724,7 @@ impl Memory {
         let n = (self.callee_frames.0 as usize).min(STACK_FRAMES as usize - 1);
         self.callee_frames = CalleeFrames(0);
         for r in &mut self.regions[first..first + n] {
-            if r.live || !r.bytes.is_empty() {
-                r.bytes.clear();
-                r.start = 0;
-                r.end = 0;
-                r.writable = false;
-                r.live = false;
-                r.plain = false;
-            }
+            make_dead(r);
         }
     }
 
@@ -1048,6 +1033,20 @@ impl Memory {
     pub(crate) fn restore_small(&mut self, w: &SmallWrite) {
         let bytes = w.old.to_le_bytes();
         self.restore(w.region, w.offset, &bytes[..w.len as usize]);
+    }
+}
+
+/// Makes a region dead (as `Region::dead`), keeping its buffer for reuse;
+/// a region already dead and empty is left untouched.
+#[inline]
+fn make_dead(r: &mut Region) {
+    if r.live || !r.bytes.is_empty() {
+        r.bytes.clear();
+        r.start = 0;
+        r.end = 0;
+        r.writable = false;
+        r.live = false;
+        r.plain = false;
     }
 }
 
