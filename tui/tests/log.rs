@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod support;
+
 fn trace(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../samples/traces")
@@ -198,4 +200,35 @@ fn a_missing_invocation_is_one_clear_error_line() {
     let (code, _, err) = bpfrr(&["log", p.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// A recording of a program calling kfuncs (the iterator fixture): the
+/// log names them, in the instruction and in what the call answered.
+#[test]
+fn kfunc_calls_are_logged_by_name() {
+    if !support::kernel_tests_enabled("kfunc_calls_are_logged_by_name", "recording") {
+        return;
+    }
+    let fixtures = support::samples().join("fixtures");
+    let out = std::env::temp_dir().join(format!("bpfrr-log-kfuncs-{}.bpfrr", std::process::id()));
+    let out_s = out.to_string_lossy().into_owned();
+    let object = fixtures
+        .join("iter_num.bpf.o")
+        .to_string_lossy()
+        .into_owned();
+    let pcap = support::samples()
+        .join("inputs/xdp_fw.pcap")
+        .to_string_lossy()
+        .into_owned();
+    ok(&[
+        "record", &object, "--pcap", &pcap, "--count", "1", "-o", &out_s,
+    ]);
+    let log = ok(&["log", &out_s]);
+    let _ = std::fs::remove_file(&out);
+    let line = log
+        .lines()
+        .find(|l| l.contains("call bpf_iter_num_new"))
+        .unwrap_or_else(|| panic!("no named kfunc call in:\n{log}"));
+    assert!(line.contains("bpf_iter_num_new returned 0x0"), "{line}");
+    assert!(!log.contains("kfunc 0x"), "{log}");
 }

@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 
 use bpfrr_replayer::session::{EndKind, Session, SessionEnv, StepRecord};
-use bpfrr_replayer::vm::{CallRecord, HelperOutcome};
+use bpfrr_replayer::vm::{CallRecord, Callee, HelperOutcome};
 use bpfrr_trace::trace::Trace;
 use serde::Serialize;
 
@@ -68,7 +68,16 @@ struct StepJson {
 }
 
 fn place<E: SessionEnv>(s: &Session<E>, r: &StepRecord) -> Place {
-    view::place_at(s, r.step, r.prog, r.pc, r.line.as_ref(), r.text.clone())
+    // A kfunc call by name (`call bpf_dynptr_slice`), as the UI shows it.
+    let text = r
+        .calls
+        .iter()
+        .find_map(|c| match c.callee {
+            Callee::Kfunc { btf_id, .. } => s.env().kfunc_name(btf_id).map(|n| format!("call {n}")),
+            Callee::Helper(_) => None,
+        })
+        .unwrap_or_else(|| r.text.clone());
+    view::place_at(s, r.step, r.prog, r.pc, r.line.as_ref(), text)
 }
 
 /// `0x36`, or `0x4000000e00000000 (pkt+14)` for a pointer.
