@@ -189,6 +189,10 @@ pub fn load_object(bytes: &[u8]) {
             assert!(linked.line_info.iter().all(|l| l.insn < n));
             let _ = check(&linked.insns);
         }
+        // Listings link without a kernel: kfunc calls named, never resolved.
+        if let Ok((linked, kfunc_calls)) = object.link_for_listing(&program.name, &fds) {
+            assert!(kfunc_calls.iter().all(|(pc, _)| *pc < linked.insns.len()));
+        }
         if !fds.is_empty() {
             let _ = object.link(&program.name, &fds[1..]);
         }

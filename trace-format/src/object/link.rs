@@ -35,6 +35,20 @@ pub(crate) struct Linked {
     pub functions: Vec<LinkedFunction>,
     pub func_info: Vec<FuncInfo>,
     pub line_info: Vec<LineInfo>,
+    /// Each kfunc call (`__ksym` function): its instruction and the name.
+    pub kfunc_calls: Vec<(usize, String)>,
+}
+
+/// What linking does with calls to kernel functions (`__ksym` kfuncs).
+#[derive(Clone, Copy)]
+pub(crate) enum KfuncLinking<'a> {
+    /// They are an error (no kernel BTF to find their ids in).
+    Refuse,
+    /// Resolved by name to their BTF ids in this kernel BTF.
+    Resolve(&'a [u8]),
+    /// Left as kfunc calls with id 0, named in `Linked::kfunc_calls` (for
+    /// listings, which need no kernel).
+    Unresolved,
 }
 
 /// One function being relocated: where it came from, where it went, and how
@@ -51,8 +65,9 @@ pub(crate) fn link(
     sections: &HashMap<usize, Vec<RawInsn>>,
     program: usize,
     map_fds: &[i32],
-    kernel_btf: Option<&[u8]>,
+    kfuncs: KfuncLinking<'_>,
 ) -> Result<Linked, ObjectError> {
+    let mut kfunc_calls = Vec::new();
     // Parsed on the first call to a kernel function (`__ksym` kfunc).
     let mut kernel: Option<Btf> = None;
     let funcs = &obj.functions;
@@ -177,11 +192,21 @@ pub(crate) fn link(
                 && let Some(sym) = obj.elf.symbols.get(&rel.symbol)
                 && sym.section.is_none()
             {
-                let Some(bytes) = kernel_btf else {
-                    return Err(ObjectError::Malformed(format!(
-                        "{}: instruction {i} calls the kernel function {} (a kfunc), which can only be resolved against the kernel's BTF",
-                        f.name, sym.name
-                    )));
+                let bytes = match kfuncs {
+                    KfuncLinking::Resolve(bytes) => bytes,
+                    KfuncLinking::Unresolved => {
+                        out[pc].src = PSEUDO_CALL_KFUNC;
+                        out[pc].off = 0;
+                        out[pc].imm = 0;
+                        kfunc_calls.push((pc, sym.name.clone()));
+                        continue;
+                    }
+                    KfuncLinking::Refuse => {
+                        return Err(ObjectError::Malformed(format!(
+                            "{}: instruction {i} calls the kernel function {} (a kfunc), which can only be resolved against the kernel's BTF",
+                            f.name, sym.name
+                        )));
+                    }
                 };
                 if kernel.is_none() {
                     kernel = Some(Btf::parse(bytes).map_err(|e| {
@@ -200,6 +225,7 @@ pub(crate) fn link(
                 out[pc].src = PSEUDO_CALL_KFUNC;
                 out[pc].off = 0;
                 out[pc].imm = id as i32;
+                kfunc_calls.push((pc, sym.name.clone()));
                 continue;
             }
             let slot = match reloc {
@@ -277,6 +303,7 @@ pub(crate) fn link(
         functions: Vec::new(),
         func_info: Vec::new(),
         line_info: Vec::new(),
+        kfunc_calls,
     };
     for &(func, start) in &order {
         let f = &funcs[func];

@@ -24,7 +24,7 @@ use crate::btf::{Btf, BtfExt, BtfKind, TypeData};
 use crate::catalog::ProgType;
 use crate::isa::RawInsn;
 
-use link::FunctionLoc;
+use link::{FunctionLoc, KfuncLinking};
 use maps::{LocatedMap, MapPlace};
 
 /// Why a BPF object could not be read or a program linked. Each message is
@@ -282,7 +282,13 @@ impl ObjectFile {
     /// the offsets clang compiled (correct when the program was built
     /// against the running kernel's vmlinux.h); see `link_with_btf`.
     pub fn link(&self, prog_name: &str, map_fds: &[i32]) -> Result<LinkedProgram, ObjectError> {
-        self.link_sections(prog_name, map_fds, &self.section_insns, None)
+        self.link_sections(
+            prog_name,
+            map_fds,
+            &self.section_insns,
+            KfuncLinking::Refuse,
+        )
+        .map(|(l, _)| l)
     }
 
     /// Like `link`, after applying CO-RE relocations against `target_btf`
@@ -295,7 +301,13 @@ impl ObjectFile {
     ) -> Result<LinkedProgram, ObjectError> {
         self.program_index(prog_name)?;
         let sections = core::relocate(&self.bytes, &self.elf, &self.section_insns, target_btf)?;
-        self.link_sections(prog_name, map_fds, &sections, Some(target_btf))
+        self.link_sections(
+            prog_name,
+            map_fds,
+            &sections,
+            KfuncLinking::Resolve(target_btf),
+        )
+        .map(|(l, _)| l)
     }
 
     /// Like `link`, with calls to kernel functions (`__ksym` kfuncs)
@@ -308,7 +320,29 @@ impl ObjectFile {
         map_fds: &[i32],
         kernel_btf: &[u8],
     ) -> Result<LinkedProgram, ObjectError> {
-        self.link_sections(prog_name, map_fds, &self.section_insns, Some(kernel_btf))
+        self.link_sections(
+            prog_name,
+            map_fds,
+            &self.section_insns,
+            KfuncLinking::Resolve(kernel_btf),
+        )
+        .map(|(l, _)| l)
+    }
+
+    /// Like `link`, for listings: no kernel needed. Calls to kernel
+    /// functions (`__ksym` kfuncs) stay kfunc calls with id 0, and come back
+    /// as (instruction, name) pairs.
+    pub fn link_for_listing(
+        &self,
+        prog_name: &str,
+        map_fds: &[i32],
+    ) -> Result<(LinkedProgram, Vec<(usize, String)>), ObjectError> {
+        self.link_sections(
+            prog_name,
+            map_fds,
+            &self.section_insns,
+            KfuncLinking::Unresolved,
+        )
     }
 
     fn program_index(&self, prog_name: &str) -> Result<usize, ObjectError> {
@@ -326,11 +360,11 @@ impl ObjectFile {
         prog_name: &str,
         map_fds: &[i32],
         sections: &HashMap<usize, Vec<RawInsn>>,
-        kernel_btf: Option<&[u8]>,
-    ) -> Result<LinkedProgram, ObjectError> {
+        kfuncs: KfuncLinking<'_>,
+    ) -> Result<(LinkedProgram, Vec<(usize, String)>), ObjectError> {
         let (info, func) = &self.programs[self.program_index(prog_name)?];
-        let linked = link::link(self, sections, *func, map_fds, kernel_btf)?;
-        Ok(LinkedProgram {
+        let linked = link::link(self, sections, *func, map_fds, kfuncs)?;
+        let program = LinkedProgram {
             name: info.name.clone(),
             section: info.section.clone(),
             prog_type: info.prog_type,
@@ -343,7 +377,8 @@ impl ObjectFile {
             license: self.license.clone(),
             btf: self.btf_fixed.clone(),
             btf_ext: self.btf_ext_bytes().map(<[u8]>::to_vec),
-        })
+        };
+        Ok((program, linked.kfunc_calls))
     }
 
     fn find_programs(&self) -> Vec<(ProgramInfo, usize)> {

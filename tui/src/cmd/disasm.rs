@@ -73,11 +73,11 @@ pub fn render(
     let selected: Vec<_> = match prog {
         Some(name) => {
             // `link` reports an unknown name with the list of programs.
-            vec![obj.link(name, &map_indices)?]
+            vec![obj.link_for_listing(name, &map_indices)?]
         }
         None => programs
             .iter()
-            .map(|p| obj.link(&p.name, &map_indices))
+            .map(|p| obj.link_for_listing(&p.name, &map_indices))
             .collect::<Result<_, _>>()?,
     };
 
@@ -90,16 +90,25 @@ pub fn render(
         }
         out.push('\n');
     }
-    for (n, linked) in selected.iter().enumerate() {
+    for (n, (linked, kfunc_calls)) in selected.iter().enumerate() {
         if n > 0 {
             out.push('\n');
         }
-        program(&mut out, linked, helper_names, source);
+        program(&mut out, linked, kfunc_calls, helper_names, source);
     }
     Ok(out)
 }
 
-fn program(out: &mut String, p: &LinkedProgram, helper_names: bool, source: bool) {
+/// One program's listing; `kfunc_calls` names the kfunc calls (by
+/// instruction: an object's kfuncs have no id before a kernel resolves
+/// them).
+fn program(
+    out: &mut String,
+    p: &LinkedProgram,
+    kfunc_calls: &[(usize, String)],
+    helper_names: bool,
+    source: bool,
+) {
     let kind = ProgType::from_number(p.prog_type).map_or("unknown", |t| t.name());
     let _ = write!(
         out,
@@ -139,7 +148,12 @@ fn program(out: &mut String, p: &LinkedProgram, helper_names: bool, source: bool
         let (text, width) = match decode(&p.insns, pc) {
             Ok(insn) => {
                 let width = if p.insns[pc].code == LD_IMM64 { 2 } else { 1 };
-                (format_insn(&insn, pc, &opts), width)
+                let kfunc = kfunc_calls.iter().find(|(at, _)| *at == pc);
+                let text = match kfunc {
+                    Some((_, name)) => format!("call {name}"),
+                    None => format_insn(&insn, pc, &opts),
+                };
+                (text, width)
             }
             Err(e) => (format!("<{e}>"), 1),
         };
@@ -166,6 +180,22 @@ mod tests {
         out.sort();
         assert!(!out.is_empty(), "no samples/*.bpf.o");
         out
+    }
+
+    #[test]
+    fn kfunc_calls_are_listed_by_name_without_a_kernel() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/fixtures");
+        let bytes = std::fs::read(dir.join("iter_num.bpf.o")).unwrap();
+        let text = render(&bytes, None, true, false).unwrap();
+        assert!(text.contains("    14: call bpf_iter_num_new\n"), "{text}");
+        assert!(text.contains("call bpf_iter_num_next"), "{text}");
+        assert!(text.contains("call bpf_iter_num_destroy"), "{text}");
+        assert!(!text.contains("kfunc"), "{text}");
+        let bytes = std::fs::read(dir.join("dynptr_xdp.bpf.o")).unwrap();
+        let text = render(&bytes, Some("dynptr_xdp"), true, false).unwrap();
+        assert!(text.contains("call bpf_dynptr_from_xdp"), "{text}");
+        // Helpers keep their names.
+        assert!(text.contains("call bpf_dynptr_write"), "{text}");
     }
 
     #[test]
