@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use bpfrr_trace::btf::{Btf, BtfKind};
-use bpfrr_trace::object::{LinkedProgram, ObjectFile};
+use bpfrr_trace::object::{LinkedProgram, ObjectError, ObjectFile};
 
 const SOURCE: &str = r#"
 struct task_struct { int pid; } __attribute__((preserve_access_index));
@@ -82,8 +82,21 @@ fn ksym_function_calls_link_as_kfunc_calls_by_kernel_btf_id() {
     let obj = ObjectFile::parse(&bytes).unwrap();
     let linked = obj.link_with_btf("find", &[], &vmlinux).unwrap();
     assert_eq!(kfunc_call_ids(&linked), want);
-    // Without the kernel's BTF the call cannot be resolved: one clear error.
-    let e = obj.link("find", &[]).unwrap_err().to_string();
+    // Without the kernel's BTF the call cannot be resolved: one clear error
+    // that names the program, the instruction and the kfunc (and does not
+    // call the object malformed).
+    let err = obj.link("find", &[]).unwrap_err();
+    assert!(
+        matches!(&err, ObjectError::KfuncNeedsKernelBtf { program, kfunc, .. }
+            if program == "find" && kfunc == "bpf_task_from_pid"),
+        "{err:?}"
+    );
+    let e = err.to_string();
+    assert!(!e.contains("malformed"), "{e}");
+    // A listing needs no kernel: the calls stay, named.
+    let (_, named) = obj.link_for_listing("find", &[]).unwrap();
+    let names: Vec<&str> = named.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["bpf_task_from_pid", "bpf_task_release"]);
     assert!(
         e.contains("bpf_task_from_pid") && e.contains("kernel's BTF"),
         "{e}"

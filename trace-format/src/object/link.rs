@@ -202,10 +202,11 @@ pub(crate) fn link(
                         continue;
                     }
                     KfuncLinking::Refuse => {
-                        return Err(ObjectError::Malformed(format!(
-                            "{}: instruction {i} calls the kernel function {} (a kfunc), which can only be resolved against the kernel's BTF",
-                            f.name, sym.name
-                        )));
+                        return Err(ObjectError::KfuncNeedsKernelBtf {
+                            program: f.name.clone(),
+                            insn: i,
+                            kfunc: sym.name.clone(),
+                        });
                     }
                 };
                 if kernel.is_none() {

@@ -54,6 +54,15 @@ pub enum ObjectError {
     },
     #[error("CO-RE relocation failed: {0}")]
     Core(String),
+    /// A call to a kernel function with no kernel BTF to resolve it in.
+    #[error(
+        "{program}: instruction {insn} calls the kernel function {kfunc} (a kfunc), which can only be resolved against the kernel's BTF (/sys/kernel/btf/vmlinux): run this on a Linux machine whose kernel has BTF"
+    )]
+    KfuncNeedsKernelBtf {
+        program: String,
+        insn: usize,
+        kfunc: String,
+    },
 }
 /// A named location inside a text section (a program or a subprogram).
 #[derive(Clone, Debug, PartialEq, Eq)]
