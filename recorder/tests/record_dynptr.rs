@@ -18,7 +18,7 @@ use bpfrr_replayer::vm::{Context, SkbProgram, XdpMd};
 use bpfrr_trace::catalog::helper_by_name;
 use bpfrr_trace::trace::{EventKind, Trace};
 use kfunc_fixture::{
-    final_packet, fixture, model_run_program, record_program, recorded_map,
+    final_packet, fixture, model_run_program, record_in_temp, record_program, recorded_map,
     replayed_identically_naming, step_over_each_call_and_back, unhex,
 };
 
@@ -109,13 +109,12 @@ fn dynptr_programs_record_replay_and_match_the_model() {
     if !common::kernel_tests_enabled("dynptr_programs_record_replay_and_match_the_model") {
         return;
     }
-    let out = std::env::temp_dir().join(format!("bpfrr-dynptr-{}.bpfrr", std::process::id()));
-    let trace = record_fixture(&out);
-    let _ = std::fs::remove_file(&out);
+    let trace = record_in_temp("bpfrr-dynptr", record_fixture);
     let frames = frames();
     assert_eq!(trace.invocation_count(), frames.len() as u64);
 
-    // (b) Every invocation replays identically.  recording holds the dynptr kfunc calls, named.
+    // (b) Every invocation replays identically, and the recording names
+    // the dynptr kfunc calls.
     let invs = replayed_identically_naming(
         &trace,
         &[
@@ -192,10 +191,7 @@ fn sessions_step_over_recorded_dynptr_calls_and_back_exactly() {
     if !common::kernel_tests_enabled("sessions_step_over_recorded_dynptr_calls_and_back_exactly") {
         return;
     }
-    let out =
-        std::env::temp_dir().join(format!("bpfrr-dynptr-session-{}.bpfrr", std::process::id()));
-    let trace = record_fixture(&out);
-    let _ = std::fs::remove_file(&out);
+    let trace = record_in_temp("bpfrr-dynptr-session", record_fixture);
     let prog = &trace.programs()[0];
     let kfuncs: Vec<u32> = prog
         .kfuncs

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use bpfrr_replayer::vm::{Context, XdpMd};
 use bpfrr_trace::trace::{EventKind, Trace};
 use kfunc_fixture::{
-    final_packet, fixture, model_run_program, record_program, recorded_map,
+    final_packet, fixture, model_run_program, record_in_temp, record_program, recorded_map,
     replayed_identically_naming, step_over_each_call_and_back, unhex,
 };
 
@@ -75,13 +75,12 @@ fn iterator_programs_record_replay_and_match_the_model() {
     if !common::kernel_tests_enabled("iterator_programs_record_replay_and_match_the_model") {
         return;
     }
-    let out = std::env::temp_dir().join(format!("bpfrr-iter-num-{}.bpfrr", std::process::id()));
-    let trace = record_fixture(&out);
-    let _ = std::fs::remove_file(&out);
+    let trace = record_in_temp("bpfrr-iter-num", record_fixture);
     let frames = frames();
     assert_eq!(trace.invocation_count(), frames.len() as u64);
 
-    // (b) Every invocation replays identically.  recording holds the iterator's kfunc calls, named.
+    // (b) Every invocation replays identically, and the recording names
+    // the iterator's kfunc calls.
     let invs = replayed_identically_naming(
         &trace,
         &[
@@ -130,12 +129,7 @@ fn sessions_step_over_recorded_iterator_calls_and_back_exactly() {
     {
         return;
     }
-    let out = std::env::temp_dir().join(format!(
-        "bpfrr-iter-num-session-{}.bpfrr",
-        std::process::id()
-    ));
-    let trace = record_fixture(&out);
-    let _ = std::fs::remove_file(&out);
+    let trace = record_in_temp("bpfrr-iter-num-session", record_fixture);
     let prog = &trace.programs()[0];
     let id_of = |name: &str| {
         prog.kfuncs

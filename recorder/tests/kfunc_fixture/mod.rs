@@ -59,6 +59,15 @@ pub fn record_program(object: &Path, program: &str, frames: Vec<Vec<u8>>, out: &
     Trace::open(out).expect("the trace opens")
 }
 
+/// Records with `record` into a temporary file named after `tag`, which
+/// is removed once the trace is open.
+pub fn record_in_temp(tag: &str, record: impl Fn(&Path) -> Trace) -> Trace {
+    let out = std::env::temp_dir().join(format!("{tag}-{}.bpfrr", std::process::id()));
+    let trace = record(&out);
+    let _ = std::fs::remove_file(&out);
+    trace
+}
+
 /// The `results` map at the end of the recording, keys 0..entries (s64
 /// values; 0 for a missing key).
 pub fn recorded_map(trace: &Trace, entries: u32) -> Vec<i64> {
