@@ -275,11 +275,10 @@ mod overhead {
 
         /// As the recorder flushes after each test run.
         fn flush(&self) -> Result<(), String> {
-            match self.pinned_cpu {
-                Some(cpu) => self.prepared.bpfrr.flush_pinned(cpu),
-                None => self.prepared.bpfrr.flush(),
-            }
-            .map_err(|e| e.to_string())
+            self.prepared
+                .bpfrr
+                .flush_after_step(self.pinned_cpu)
+                .map_err(|e| e.to_string())
         }
 
         /// One round of RUNS instrumented runs, in chunks, drained between.

@@ -85,8 +85,9 @@ pub fn record(
         .map_or(0, |d| d.as_nanos() as u64);
     let mut prep_opts = opts.prepare.clone();
     // Pinned before the hints are read: they say whether it worked.
-    let pinned_cpu = driver.pin_to_cpu();
+    driver.pin_to_cpu();
     prep_opts.hints = driver.capture_hints();
+    let pinned_cpu = prep_opts.hints.pinned_cpu;
     prep_opts.retarget = driver.retarget();
     let prepared = match prepare(&opts.object, &prep_opts) {
         Ok(p) => p,
@@ -98,10 +99,6 @@ pub fn record(
     };
     // A pinned test run's probes read no clock: each invocation gets the
     // time its test-run call started, and only that CPU needs flushing.
-    let flush = |p: &Prepared| match pinned_cpu {
-        Some(cpu) => p.bpfrr.flush_pinned(cpu),
-        None => p.bpfrr.flush(),
-    };
     let mut step_started = None;
 
     let attach_point = driver.attach_point();
@@ -150,7 +147,7 @@ pub fn record(
             let step = driver.step(budget)?;
             // The invocations the probes batched (every CPU unless pinned:
             // a live CPU may have gone quiet).
-            flush(&prepared)?;
+            prepared.bpfrr.flush_after_step(pinned_cpu)?;
             let stop = drain(
                 &mut ring,
                 &mut assembler,

@@ -165,15 +165,14 @@ impl BpfrrMaps {
         self.flush.run_on_cpus(online_cpus())
     }
 
-    /// Sends the committed invocations of `cpu` (a pinned test run's: see
-    /// `CaptureHints::pinned_cpu`), or of every online CPU when the
-    /// calling thread is no longer on it (the CPU went offline and the
-    /// kernel moved the thread).
-    pub fn flush_pinned(&self, cpu: u32) -> Result<(), SysError> {
-        if current_cpu() == Some(cpu) {
-            self.flush.run_on_cpus([cpu])
-        } else {
-            self.flush()
+    /// Sends the committed invocations after a driver's step: of the CPU a
+    /// pinned test run is on (`CaptureHints::pinned_cpu`), or of every
+    /// online CPU when nothing is pinned or the calling thread is no longer
+    /// on its CPU (it went offline and the kernel moved the thread).
+    pub fn flush_after_step(&self, pinned_cpu: Option<u32>) -> Result<(), SysError> {
+        match pinned_cpu {
+            Some(cpu) if current_cpu() == Some(cpu) => self.flush.run_on_cpus([cpu]),
+            _ => self.flush(),
         }
     }
 
