@@ -118,7 +118,6 @@ impl OneEffect {
         self.0.map(|e| match e {
             LogEffect::Reg { reg, old } => Effect::Reg { reg, old },
             LogEffect::Store(w) => Effect::Store(w),
-            LogEffect::Heavy(_) => unreachable!("OneEffect never holds a heavy effect"),
         })
     }
 }
@@ -150,44 +149,113 @@ impl EffectSink for OneEffect {
     }
 }
 
-/// One effect as a `StepLog` keeps it: register writes and stores (nearly
-/// every effect) inline, as plain data; anything else as an index into
-/// `LogEffects::heavy`. Plain data has no drop glue, so clearing or
-/// truncating a log costs nothing per step (dropping a list of `Effect`s
-/// calls the enum's drop code once per effect: a sixth of a logged run).
+/// The one change of a straight-line step, as plain data (`OneEffect`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LogEffect {
     Reg { reg: u8, old: u64 },
     Store(SmallWrite),
-    Heavy(usize),
+}
+
+/// One effect as a `StepLog` keeps it, in 16 bytes (an `Effect::Store`
+/// would take 32 as an enum): register writes and stores (nearly every
+/// effect) inline; anything else as an index into `LogEffects::heavy`.
+/// Plain data has no drop glue, so clearing or truncating a log costs
+/// nothing per step (dropping a list of `Effect`s calls the enum's drop
+/// code once per effect: a sixth of a logged run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LogEntry {
+    /// The register's or the bytes' old value; a heavy effect's index.
+    old: u64,
+    /// A store's offset in its region.
+    offset: u32,
+    /// The low byte says what the entry is: `TAG_REG` a register write
+    /// (the register in the next byte), `TAG_HEAVY` a heavy effect, else
+    /// a store of that many bytes (its region in the upper 24 bits).
+    tag: u32,
+}
+
+const TAG_REG: u32 = 0;
+const TAG_HEAVY: u32 = 0xff;
+
+impl LogEntry {
+    #[inline(always)]
+    fn reg(reg: u8, old: u64) -> LogEntry {
+        LogEntry {
+            old,
+            offset: 0,
+            tag: (reg as u32) << 8 | TAG_REG,
+        }
+    }
+
+    /// The store inline, when its region and length fit the tag (a region
+    /// id from an address always does: ids are 24 bits, `OFFSET_BITS`).
+    #[inline(always)]
+    fn store(w: SmallWrite) -> Option<LogEntry> {
+        let fits = w.region < 1 << 24 && (w.len as u32) != TAG_REG && (w.len as u32) != TAG_HEAVY;
+        fits.then_some(LogEntry {
+            old: w.old,
+            offset: w.offset,
+            tag: w.region << 8 | w.len as u32,
+        })
+    }
+
+    /// The entry of a register write or a store that fits one (tests).
+    #[cfg(test)]
+    fn store_or_reg(e: &Effect) -> Option<LogEntry> {
+        match *e {
+            Effect::Reg { reg, old } => Some(LogEntry::reg(reg, old)),
+            Effect::Store(w) => LogEntry::store(w),
+            _ => None,
+        }
+    }
+
+    fn heavy(index: usize) -> LogEntry {
+        LogEntry {
+            old: index as u64,
+            offset: 0,
+            tag: TAG_HEAVY,
+        }
+    }
+
+    fn heavy_index(self) -> Option<usize> {
+        (self.tag & 0xff == TAG_HEAVY).then_some(self.old as usize)
+    }
 }
 
 /// The effects of a `StepLog`, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LogEffects {
-    list: Vec<LogEffect>,
-    /// The effects that own heap data (frames, regions, helper calls).
+    list: Vec<LogEntry>,
+    /// The effects that own heap data (frames, regions, helper calls), and
+    /// stores too large for a `LogEntry`.
     heavy: Vec<Effect>,
 }
 
 impl LogEffects {
     /// The `k`-th effect (a copy for the inline kinds).
     pub(crate) fn get(&self, k: usize) -> Option<Cow<'_, Effect>> {
-        Some(match *self.list.get(k)? {
-            LogEffect::Reg { reg, old } => Cow::Owned(Effect::Reg { reg, old }),
-            LogEffect::Store(w) => Cow::Owned(Effect::Store(w)),
-            LogEffect::Heavy(i) => Cow::Borrowed(self.heavy.get(i)?),
+        let e = *self.list.get(k)?;
+        Some(match e.tag & 0xff {
+            TAG_REG => Cow::Owned(Effect::Reg {
+                reg: (e.tag >> 8) as u8,
+                old: e.old,
+            }),
+            TAG_HEAVY => Cow::Borrowed(self.heavy.get(e.old as usize)?),
+            len => Cow::Owned(Effect::Store(SmallWrite {
+                region: e.tag >> 8,
+                offset: e.offset,
+                len: len as u8,
+                old: e.old,
+            })),
         })
     }
 
     /// Keeps the first `n` effects.
     pub(crate) fn truncate(&mut self, n: usize) {
-        let first_heavy = self.list.get(n..).and_then(|gone| {
-            gone.iter().find_map(|e| match e {
-                LogEffect::Heavy(i) => Some(*i),
-                _ => None,
-            })
-        });
+        let first_heavy = self
+            .list
+            .get(n..)
+            .and_then(|gone| gone.iter().find_map(|e| e.heavy_index()));
         if let Some(i) = first_heavy {
             self.heavy.truncate(i);
         }
@@ -198,20 +266,24 @@ impl LogEffects {
         self.list.clear();
         self.heavy.clear();
     }
+
+    #[cold]
+    #[inline(never)]
+    fn push_heavy(&mut self, e: Effect) {
+        self.heavy.push(e);
+        let entry = LogEntry::heavy(self.heavy.len() - 1);
+        self.list.push(entry);
+    }
 }
 
 impl EffectSink for LogEffects {
     #[inline(always)]
     fn push(&mut self, e: Effect) {
-        let e = match e {
-            Effect::Reg { reg, old } => LogEffect::Reg { reg, old },
-            Effect::Store(w) => LogEffect::Store(w),
-            e => {
-                self.heavy.push(e);
-                LogEffect::Heavy(self.heavy.len() - 1)
-            }
-        };
-        push_fast(&mut self.list, e);
+        match e {
+            Effect::Reg { reg, old } => self.push_reg(reg, old),
+            Effect::Store(w) => self.push_store(w),
+            e => self.push_heavy(e),
+        }
     }
     #[inline(always)]
     fn len(&self) -> usize {
@@ -219,11 +291,14 @@ impl EffectSink for LogEffects {
     }
     #[inline(always)]
     fn push_reg(&mut self, reg: u8, old: u64) {
-        push_fast(&mut self.list, LogEffect::Reg { reg, old });
+        push_fast(&mut self.list, LogEntry::reg(reg, old));
     }
     #[inline(always)]
     fn push_store(&mut self, w: SmallWrite) {
-        push_fast(&mut self.list, LogEffect::Store(w));
+        match LogEntry::store(w) {
+            Some(entry) => push_fast(&mut self.list, entry),
+            None => self.push_heavy(Effect::Store(w)),
+        }
     }
 }
 
@@ -551,6 +626,55 @@ mod tests {
         let mut m = Machine::new(p);
         m.start(0, &Context::none()).unwrap();
         m
+    }
+
+    #[test]
+    fn log_entries_give_back_every_effect_and_truncate_with_their_heavy_ones() {
+        let store = |region, len, old| {
+            Effect::Store(SmallWrite {
+                region,
+                offset: 0xfedc_ba98,
+                len,
+                old,
+            })
+        };
+        let effects = vec![
+            Effect::Reg {
+                reg: 0xff,
+                old: u64::MAX,
+            },
+            store((1 << 24) - 1, 8, 0x0123_4567_89ab_cdef),
+            Effect::PacketData { old_data: 7 },
+            // Stores whose region or length do not fit an entry's tag are
+            // kept whole, as heavy effects.
+            store(1 << 24, 4, 1),
+            store(3, 0, 2),
+            store(3, 0xff, 3),
+            store(3, 1, 0xaa),
+            Effect::Reg { reg: 0, old: 0 },
+            Effect::RegionCreated { id: 99 },
+        ];
+        let mut log = LogEffects::default();
+        for e in &effects {
+            log.push(e.clone());
+        }
+        assert_eq!(log.heavy.len(), 5);
+        let back = |log: &LogEffects| -> Vec<Effect> {
+            (0..log.len())
+                .map(|k| log.get(k).unwrap().into_owned())
+                .collect()
+        };
+        assert_eq!(back(&log), effects);
+        assert!(log.get(effects.len()).is_none());
+        for n in (0..effects.len()).rev() {
+            log.truncate(n);
+            assert_eq!(back(&log), effects[..n]);
+            let heavy = effects[..n]
+                .iter()
+                .filter(|e| LogEntry::store_or_reg(e).is_none())
+                .count();
+            assert_eq!(log.heavy.len(), heavy, "{n} kept");
+        }
     }
 
     #[test]
