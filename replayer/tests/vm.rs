@@ -2,6 +2,8 @@
 //! callbacks, tail calls, may_goto, legacy packet loads, contexts, faults,
 //! and exact undo of recorded steps.
 
+use std::borrow::Cow;
+
 use bpfrr_replayer::vm::*;
 use bpfrr_trace::isa::opcode::*;
 use bpfrr_trace::isa::{Imm64Kind, RawInsn, check};
@@ -1466,12 +1468,12 @@ fn undoing_every_recorded_step_restores_the_exact_state() {
     assert!(log.iter().any(|s| {
         s.effects
             .iter()
-            .any(|e| matches!(e, Effect::FramePopped { .. }))
+            .any(|e| matches!(*e, Effect::FramePopped { .. }))
     }));
     assert!(log.iter().any(|s| {
         s.effects
             .iter()
-            .any(|e| matches!(e, Effect::RegionCreated { .. }))
+            .any(|e| matches!(*e, Effect::RegionCreated { .. }))
     }));
     // Undo newest first; after each undo the state equals the recorded snapshot.
     while let Some(s) = log.pop() {
@@ -1519,7 +1521,7 @@ fn a_logged_run_holds_every_step_and_undoes_exactly() {
     for (i, s) in steps.iter().enumerate() {
         let (prog, pc, effects) = log.step(i).unwrap();
         let effects: Vec<Effect> = effects.map(|e| e.into_owned()).collect();
-        let expected: Vec<Effect> = s.effects.iter().cloned().collect();
+        let expected: Vec<Effect> = s.effects.iter().map(Cow::into_owned).collect();
         assert_eq!((prog, pc, effects), (s.prog, s.pc, expected), "step {i}");
     }
     // Undo newest first; after each undo the state equals the snapshot.
@@ -1579,7 +1581,7 @@ fn straight_line_register_writes_and_stores_record_their_exact_old_values() {
     let mut stepped = Vec::new();
     loop {
         let s = m.step(&mut NoHelpers);
-        stepped.push(s.effects.iter().cloned().collect::<Vec<_>>());
+        stepped.push(s.effects.iter().map(Cow::into_owned).collect::<Vec<_>>());
         snapshots.push(m.state().clone());
         if s.outcome != StepOutcome::Running {
             assert_eq!(s.outcome, StepOutcome::Exited(0xffff_fffe));

@@ -296,7 +296,7 @@ impl Machine {
                 return StepEffects {
                     prog,
                     pc,
-                    effects: EffectList::from_first(effect.effect()),
+                    effects: EffectList::from_plain(effect.plain()),
                     outcome: StepOutcome::Running,
                     before: Control {
                         pc,
@@ -308,7 +308,7 @@ impl Machine {
                 };
             }
             // Stopped before changing anything: the general path runs it.
-            debug_assert!(effect.effect().is_none());
+            debug_assert!(effect.plain().is_none());
         }
         self.step_general(env)
     }
@@ -370,7 +370,7 @@ impl Machine {
     /// Reverts one step exactly (steps must be undone newest first).
     pub fn undo(&mut self, step: &StepEffects) {
         for e in step.effects.iter().rev() {
-            undo_effect(&mut self.state, e);
+            undo_effect(&mut self.state, &e);
         }
         restore_control(&mut self.state, step.before);
     }
