@@ -250,7 +250,14 @@ impl Machine {
         // is built in place: copying the machine's counters as a block right
         // after the previous step updated one of them stalls the load
         // (store-to-load forwarding fails across differently sized stores).
-        let prog = self.current_prog();
+        // With one program (no tail calls), every frame runs program 0: the
+        // frame stack need not be read first (a chain of dependent loads
+        // before the instruction can even be fetched).
+        let prog = if self.programs.len() == 1 {
+            0
+        } else {
+            self.current_prog()
+        };
         let st = &mut self.state;
         let (pc, steps) = (st.pc, st.steps);
         // Straight-line instructions (most of them) run here, inline: going
