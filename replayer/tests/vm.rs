@@ -1003,6 +1003,48 @@ fn tail_calls_switch_programs_and_stop_after_33() {
 }
 
 #[test]
+fn single_steps_follow_tail_calls_into_other_programs_and_undo_back() {
+    // As above: each step runs (and reports) the program its frame runs.
+    let p0 = program(&[mov(6, 1), call(12), mov(0, 100), exit()]);
+    let p1 = program(&[alu64(ALU_ADD, 6, 1), call(12), movr(0, 6), exit()]);
+    let mut env = LoopEnv {
+        tail_target: Some(1),
+    };
+    let mut m = Machine::with_programs(vec![p0, p1]);
+    m.start(0, &Context::none()).unwrap();
+    let start_regs = m.regs().to_vec();
+    let mut steps = Vec::new();
+    let r0 = loop {
+        let s = m.step(&mut env);
+        match s.outcome {
+            StepOutcome::Running => steps.push(s),
+            StepOutcome::Exited(r0) => {
+                steps.push(s);
+                break r0;
+            }
+            StepOutcome::Faulted(f) => panic!("{f}"),
+        }
+    };
+    assert_eq!(r0, 34);
+    assert_eq!(m.tail_calls(), 33);
+    // Program 0 runs its first two instructions, then program 1, entered 33
+    // times: 32 times add and call, then add, call (failing), mov, exit.
+    let progs: Vec<(usize, usize)> = steps.iter().map(|s| (s.prog, s.pc)).collect();
+    assert_eq!(progs[..4], [(0, 0), (0, 1), (1, 0), (1, 1)]);
+    assert_eq!(progs[progs.len() - 2..], [(1, 2), (1, 3)]);
+    assert!(progs[2..].iter().all(|&(prog, _)| prog == 1));
+    assert_eq!(steps.len(), 2 + 2 * 32 + 4);
+    while let Some(s) = steps.pop() {
+        m.undo(&s);
+        assert_eq!(m.current_prog(), s.prog);
+        assert_eq!(m.pc(), s.pc);
+    }
+    assert_eq!(m.regs(), &start_regs[..]);
+    assert_eq!(m.tail_calls(), 0);
+    assert_eq!(m.current_prog(), 0);
+}
+
+#[test]
 fn may_goto_falls_through_for_the_budget_then_jumps() {
     // r0 = 0; loop: may_goto +2; r0 += 1; ja loop; exit
     let p = [mov(0, 0), may_goto(2), alu64(ALU_ADD, 0, 1), ja(-3), exit()];
