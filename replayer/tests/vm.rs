@@ -2,6 +2,8 @@
 //! callbacks, tail calls, may_goto, legacy packet loads, contexts, faults,
 //! and exact undo of recorded steps.
 
+use std::borrow::Cow;
+
 use bpfrr_replayer::vm::*;
 use bpfrr_trace::isa::opcode::*;
 use bpfrr_trace::isa::{Imm64Kind, RawInsn, check};
@@ -1233,6 +1235,48 @@ fn tail_calls_switch_programs_and_stop_after_33() {
 }
 
 #[test]
+fn single_steps_follow_tail_calls_into_other_programs_and_undo_back() {
+    // As above: each step runs (and reports) the program its frame runs.
+    let p0 = program(&[mov(6, 1), call(12), mov(0, 100), exit()]);
+    let p1 = program(&[alu64(ALU_ADD, 6, 1), call(12), movr(0, 6), exit()]);
+    let mut env = LoopEnv {
+        tail_target: Some(1),
+    };
+    let mut m = Machine::with_programs(vec![p0, p1]);
+    m.start(0, &Context::none()).unwrap();
+    let start_regs = m.regs().to_vec();
+    let mut steps = Vec::new();
+    let r0 = loop {
+        let s = m.step(&mut env);
+        match s.outcome {
+            StepOutcome::Running => steps.push(s),
+            StepOutcome::Exited(r0) => {
+                steps.push(s);
+                break r0;
+            }
+            StepOutcome::Faulted(f) => panic!("{f}"),
+        }
+    };
+    assert_eq!(r0, 34);
+    assert_eq!(m.tail_calls(), 33);
+    // Program 0 runs its first two instructions, then program 1, entered 33
+    // times: 32 times add and call, then add, call (failing), mov, exit.
+    let progs: Vec<(usize, usize)> = steps.iter().map(|s| (s.prog, s.pc)).collect();
+    assert_eq!(progs[..4], [(0, 0), (0, 1), (1, 0), (1, 1)]);
+    assert_eq!(progs[progs.len() - 2..], [(1, 2), (1, 3)]);
+    assert!(progs[2..].iter().all(|&(prog, _)| prog == 1));
+    assert_eq!(steps.len(), 2 + 2 * 32 + 4);
+    while let Some(s) = steps.pop() {
+        m.undo(&s);
+        assert_eq!(m.current_prog(), s.prog);
+        assert_eq!(m.pc(), s.pc);
+    }
+    assert_eq!(m.regs(), &start_regs[..]);
+    assert_eq!(m.tail_calls(), 0);
+    assert_eq!(m.current_prog(), 0);
+}
+
+#[test]
 fn may_goto_falls_through_for_the_budget_then_jumps() {
     // r0 = 0; loop: may_goto +2; r0 += 1; ja loop; exit
     let p = [mov(0, 0), may_goto(2), alu64(ALU_ADD, 0, 1), ja(-3), exit()];
@@ -1698,12 +1742,12 @@ fn undoing_every_recorded_step_restores_the_exact_state() {
     assert!(log.iter().any(|s| {
         s.effects
             .iter()
-            .any(|e| matches!(e, Effect::FramePopped { .. }))
+            .any(|e| matches!(*e, Effect::FramePopped { .. }))
     }));
     assert!(log.iter().any(|s| {
         s.effects
             .iter()
-            .any(|e| matches!(e, Effect::RegionCreated { .. }))
+            .any(|e| matches!(*e, Effect::RegionCreated { .. }))
     }));
     // Undo newest first; after each undo the state equals the recorded snapshot.
     while let Some(s) = log.pop() {
@@ -1751,7 +1795,7 @@ fn a_logged_run_holds_every_step_and_undoes_exactly() {
     for (i, s) in steps.iter().enumerate() {
         let (prog, pc, effects) = log.step(i).unwrap();
         let effects: Vec<Effect> = effects.map(|e| e.into_owned()).collect();
-        let expected: Vec<Effect> = s.effects.iter().cloned().collect();
+        let expected: Vec<Effect> = s.effects.iter().map(Cow::into_owned).collect();
         assert_eq!((prog, pc, effects), (s.prog, s.pc, expected), "step {i}");
     }
     // Undo newest first; after each undo the state equals the snapshot.
@@ -1811,7 +1855,7 @@ fn straight_line_register_writes_and_stores_record_their_exact_old_values() {
     let mut stepped = Vec::new();
     loop {
         let s = m.step(&mut NoHelpers);
-        stepped.push(s.effects.iter().cloned().collect::<Vec<_>>());
+        stepped.push(s.effects.iter().map(Cow::into_owned).collect::<Vec<_>>());
         snapshots.push(m.state().clone());
         if s.outcome != StepOutcome::Running {
             assert_eq!(s.outcome, StepOutcome::Exited(0xffff_fffe));
