@@ -2,6 +2,8 @@
 //! callbacks, tail calls, may_goto, legacy packet loads, contexts, faults,
 //! and exact undo of recorded steps.
 
+use std::borrow::Cow;
+
 use bpfrr_replayer::vm::*;
 use bpfrr_trace::isa::opcode::*;
 use bpfrr_trace::isa::{Imm64Kind, RawInsn, check};
@@ -688,6 +690,238 @@ fn an_add_then_jump_pair_counts_as_two_steps_and_can_be_entered_or_paused_betwee
     assert_eq!(pcs.iter().filter(|&&p| p == 6).count(), 4);
 }
 
+/// Runs `p` every way and checks each agrees with stepping it (the
+/// reference: single steps never run a superinstruction): paused after
+/// every count from 0 to past its end then run on, under every step budget,
+/// logged with the same pauses, at full speed in one go; the same machine
+/// state (registers, pc, count, status, memory) at every pause and at the
+/// end, the same fault at the same instruction and count. A logged run
+/// undoes back to the start exactly. Returns the end: r0, or the fault,
+/// and the count.
+fn agrees_with_stepping_in_every_mode(p: &[RawInsn]) -> (Result<u64, Fault>, u64) {
+    let ctx = Context::none();
+    let mut reference = Vec::new();
+    let mut m = Machine::new(program(p));
+    m.start(0, &ctx).unwrap();
+    let start = m.state().clone();
+    reference.push(m.state().clone());
+    let end = loop {
+        let s = m.step(&mut NoHelpers);
+        match s.outcome {
+            StepOutcome::Running => reference.push(m.state().clone()),
+            StepOutcome::Exited(r0) => {
+                reference.push(m.state().clone());
+                break Ok(r0);
+            }
+            StepOutcome::Faulted(f) => break Err(f),
+        }
+    };
+    let end_state = m.state().clone();
+    let steps = m.steps();
+    // Steps that complete (an exit included; a fault's step not).
+    let done = reference.len() as u64 - 1;
+    let ends = |m: &Machine, r: Result<u64, Fault>, what: &str| {
+        assert_eq!(r, end, "{what}");
+        assert_eq!(m.state(), &end_state, "{what}");
+    };
+    let mut m = Machine::new(program(p));
+    m.start(0, &ctx).unwrap();
+    let r = m.run(&mut NoHelpers);
+    ends(&m, r, "one run");
+    for n in 0..=done + 2 {
+        let pauses = n < done || (n == done && end.is_err());
+        // Paused after n instructions, then run on.
+        let mut m = Machine::new(program(p));
+        m.start(0, &ctx).unwrap();
+        let r = m.run_steps(&mut NoHelpers, n);
+        if pauses {
+            assert_eq!(r, Ok(RunStop::Paused), "paused after {n}");
+            assert_eq!(m.state(), &reference[n as usize], "paused after {n}");
+            let r = m.run(&mut NoHelpers);
+            ends(&m, r, &format!("run on after {n}"));
+        } else {
+            let r = r.map(|stop| match stop {
+                RunStop::Exited(r0) => r0,
+                other => panic!("{other:?} after {n}"),
+            });
+            ends(&m, r, &format!("run of {n}"));
+        }
+        // Logged, paused after n, then logged to the end, then undone.
+        let mut m = Machine::new(program(p));
+        m.start(0, &ctx).unwrap();
+        let mut log = StepLog::new();
+        let r = m.run_logged(&mut NoHelpers, n, &mut log);
+        if pauses {
+            assert_eq!(r, Ok(RunStop::Paused), "logged, paused after {n}");
+            assert_eq!(
+                m.state(),
+                &reference[n as usize],
+                "logged, paused after {n}"
+            );
+            let r = m.run_logged(&mut NoHelpers, u64::MAX, &mut log);
+            let r = r.map(|stop| match stop {
+                RunStop::Exited(r0) => r0,
+                other => panic!("{other:?}"),
+            });
+            ends(&m, r, &format!("logged on after {n}"));
+            while m.undo_logged(&mut log) {}
+            assert_eq!(m.state(), &start, "undone after a pause at {n}");
+        }
+        // A step budget of n: a budget fault in the state stepping n
+        // times gives, or the run's own end.
+        let mut m = Machine::new(program(p));
+        m.set_config(Config {
+            step_budget: n,
+            ..Config::default()
+        });
+        let r = m.run_context(&mut NoHelpers, &ctx);
+        if pauses {
+            let f = r.unwrap_err();
+            assert_eq!(f.kind, FaultKind::StepBudget { steps: n });
+            assert_eq!(m.state(), &reference[n as usize], "budget {n}");
+        } else {
+            ends(&m, r, &format!("budget {n}"));
+        }
+    }
+    (end, steps)
+}
+
+/// The pcs of `p`'s instructions, stepped from the start to its end.
+fn stepped_pcs(p: &[RawInsn]) -> Vec<usize> {
+    let mut m = Machine::new(program(p));
+    m.start(0, &Context::none()).unwrap();
+    let mut pcs = Vec::new();
+    loop {
+        let s = m.step(&mut NoHelpers);
+        pcs.push(s.pc);
+        if s.outcome != StepOutcome::Running {
+            return pcs;
+        }
+    }
+}
+
+#[test]
+fn superinstructions_agree_with_stepping_wherever_they_are_entered_paused_or_cut() {
+    // Groups the straight-line loop runs as one dispatch at full speed
+    // (`MovAdd64`, `AddJmp64I`, `program::fuse`) or that a superinstruction
+    // may cover (BENCHMARKS.md, tenth round: bounds checks, `mov` then an
+    // ALU op, an ALU op then a jump on its result).
+    // Bounds checks `d = s; d += k; if d > r goto`: taken, not taken,
+    // `s == d`, `r == d`, `s == r10`, `r == r10`, a negative constant.
+    let bounds = [
+        mov(2, 100),             // 0
+        mov(3, 120),             // 1
+        movr(4, 2),              // 2: 114 > 120? no
+        alu64(ALU_ADD, 4, 14),   // 3
+        jmpr(JMP_JGT, 4, 3, 12), // 4: to 17 (drop)
+        movr(4, 4),              // 5: s == d: 124 > 120, taken
+        alu64(ALU_ADD, 4, 10),   // 6
+        jmpr(JMP_JGT, 4, 3, 1),  // 7: to 9
+        mov(0, 99),              // 8: skipped
+        movr(5, 3),              // 9: r == d: never taken
+        alu64(ALU_ADD, 5, -1),   // 10
+        jmpr(JMP_JGT, 5, 5, 6),  // 11
+        movr(6, 10),             // 12: s == r10: r10 - 8 > r10? no
+        alu64(ALU_ADD, 6, -8),   // 13
+        jmpr(JMP_JGT, 6, 10, 3), // 14
+        alu64r(ALU_ADD, 0, 5),   // 15: r0 = 0 + 119
+        exit(),                  // 16
+        mov(0, 1),               // 17: drop
+        exit(),                  // 18
+    ];
+    let (r, steps) = agrees_with_stepping_in_every_mode(&bounds);
+    assert_eq!((r, steps), (Ok(119), 16));
+
+    // Entered in the 2nd and 3rd slots of each kind of group: a counter in
+    // r9 sends the program back into the add, then the jump, of the bounds
+    // check; into the shift of `mov; rsh; jcc` and the jump of `rsh; jcc`;
+    // into the and of `mov; and` and the jump of `and; jcc`.
+    let entries = [
+        mov(9, 0),                 // 0
+        mov(2, 0x1234),            // 1
+        mov(3, 0x1240),            // 2
+        movr(4, 2),                // 3: mov; add; jgt (0x123c: not taken)
+        alu64(ALU_ADD, 4, 8),      // 4
+        jmpr(JMP_JGT, 4, 3, 20),   // 5: to 26
+        alu64(ALU_ADD, 9, 1),      // 6
+        jmp(JMP_JEQ, 9, 1, -4),    // 7: r9 = 1: into the add at 4 (0x1244: taken)
+        movr(6, 2),                // 8: mov; rsh
+        alu64(ALU_RSH, 6, 4),      // 9: rsh; jne
+        jmp(JMP_JNE, 6, 0x123, 3), // 10: to 14
+        mov(0, 7),                 // 11
+        alu64(ALU_ADD, 9, 1),      // 12
+        jmp(JMP_JLT, 9, 6, -5),    // 13: into the shift at 9
+        movr(1, 2),                // 14: mov; and
+        alu64(ALU_AND, 1, -16),    // 15: and; jset
+        jmp(JMP_JSET, 1, 8, 2),    // 16: to 19 (0x1230 & 8: not taken)
+        alu64r(ALU_ADD, 0, 1),     // 17
+        ja(0),                     // 18
+        alu64(ALU_ADD, 9, 1),      // 19
+        jmp(JMP_JEQ, 9, 6, -5),    // 20: r9 = 6: into the jump at 16
+        jmp(JMP_JEQ, 9, 5, -7),    // 21: r9 = 5: into the and at 15
+        movr(1, 9),                // 22: mov; lsh
+        alu64(ALU_LSH, 1, 62),     // 23
+        alu64r(ALU_ADD, 0, 1),     // 24
+        exit(),                    // 25
+        alu64(ALU_ADD, 9, 1),      // 26
+        jmp(JMP_JEQ, 9, 2, -23),   // 27: r9 = 2: into the jump at 5 (taken again)
+        ja(-22),                   // 28: to the jump at 7
+    ];
+    let (r, _) = agrees_with_stepping_in_every_mode(&entries);
+    assert_eq!(r, Ok(0xc000_0000_0000_0000 + 0x1237 + 0x1230 + 0x1230));
+    let pcs = stepped_pcs(&entries);
+    for entry in [[7, 4], [27, 5], [13, 9], [21, 15], [20, 16]] {
+        assert!(pcs.windows(2).any(|w| w == entry), "{entry:?} in {pcs:?}");
+    }
+
+    // Shifts and masks at their edges, signed and unsigned conditions,
+    // negative immediates, `s == d`.
+    let mut edges = vec![
+        lddw(1, 0x8000_0000_0000_00f1)[0],
+        lddw(1, 0x8000_0000_0000_00f1)[1],
+    ];
+    edges.extend([
+        movr(2, 1),              // 2: mov; rsh 63
+        alu64(ALU_RSH, 2, 63),   // 3
+        movr(3, 1),              // 4: mov; and -1
+        alu64(ALU_AND, 3, -1),   // 5: and; jslt against a negative immediate
+        jmp(JMP_JSLT, 3, -2, 1), // 6: to 8
+        mov(0, 50),              // 7: skipped
+        movr(4, 1),              // 8: mov; lsh 63
+        alu64(ALU_LSH, 4, 63),   // 9
+        movr(1, 1),              // 10: s == d
+        alu64(ALU_RSH, 1, 60),   // 11: rsh; jge
+        jmp(JMP_JGE, 1, 8, 1),   // 12: to 14
+        mov(0, 60),              // 13: skipped
+        alu64(ALU_AND, 2, 1),    // 14: and; jeq
+        jmp(JMP_JEQ, 2, 0, 1),   // 15: not taken
+        alu64r(ALU_ADD, 0, 2),   // 16
+        alu64r(ALU_ADD, 0, 4),   // 17
+        alu64r(ALU_ADD, 0, 1),   // 18
+        exit(),                  // 19
+    ]);
+    let (r, steps) = agrees_with_stepping_in_every_mode(&edges);
+    assert_eq!((r, steps), (Ok(1 + 0x8000_0000_0000_0000 + 8), 17));
+
+    // A fault right after a group: the count and instruction at the fault
+    // are those of stepping.
+    let faulting = [
+        mov(2, 0),               // 0
+        mov(3, 64),              // 1
+        movr(4, 2),              // 2: mov; add; jgt, not taken
+        alu64(ALU_ADD, 4, 8),    // 3
+        jmpr(JMP_JGT, 4, 3, 3),  // 4
+        movr(5, 4),              // 5: mov; and
+        alu64(ALU_AND, 5, 0xff), // 6
+        ldx(SIZE_DW, 0, 5, 0),   // 7: address 8: no region
+        exit(),                  // 8
+    ];
+    let (r, steps) = agrees_with_stepping_in_every_mode(&faulting);
+    let f = r.unwrap_err();
+    // The faulting load is counted, as stepping counts it.
+    assert_eq!((f.pc, steps), (7, 8));
+}
+
 /// An environment with global data maps: map fd 1 is a writable `.data`,
 /// map fd 2 a read-only `.rodata`; helper 1 returns a fresh 8-byte buffer and
 /// helper 2 frees the region r1 points into.
@@ -1001,6 +1235,48 @@ fn tail_calls_switch_programs_and_stop_after_33() {
 }
 
 #[test]
+fn single_steps_follow_tail_calls_into_other_programs_and_undo_back() {
+    // As above: each step runs (and reports) the program its frame runs.
+    let p0 = program(&[mov(6, 1), call(12), mov(0, 100), exit()]);
+    let p1 = program(&[alu64(ALU_ADD, 6, 1), call(12), movr(0, 6), exit()]);
+    let mut env = LoopEnv {
+        tail_target: Some(1),
+    };
+    let mut m = Machine::with_programs(vec![p0, p1]);
+    m.start(0, &Context::none()).unwrap();
+    let start_regs = m.regs().to_vec();
+    let mut steps = Vec::new();
+    let r0 = loop {
+        let s = m.step(&mut env);
+        match s.outcome {
+            StepOutcome::Running => steps.push(s),
+            StepOutcome::Exited(r0) => {
+                steps.push(s);
+                break r0;
+            }
+            StepOutcome::Faulted(f) => panic!("{f}"),
+        }
+    };
+    assert_eq!(r0, 34);
+    assert_eq!(m.tail_calls(), 33);
+    // Program 0 runs its first two instructions, then program 1, entered 33
+    // times: 32 times add and call, then add, call (failing), mov, exit.
+    let progs: Vec<(usize, usize)> = steps.iter().map(|s| (s.prog, s.pc)).collect();
+    assert_eq!(progs[..4], [(0, 0), (0, 1), (1, 0), (1, 1)]);
+    assert_eq!(progs[progs.len() - 2..], [(1, 2), (1, 3)]);
+    assert!(progs[2..].iter().all(|&(prog, _)| prog == 1));
+    assert_eq!(steps.len(), 2 + 2 * 32 + 4);
+    while let Some(s) = steps.pop() {
+        m.undo(&s);
+        assert_eq!(m.current_prog(), s.prog);
+        assert_eq!(m.pc(), s.pc);
+    }
+    assert_eq!(m.regs(), &start_regs[..]);
+    assert_eq!(m.tail_calls(), 0);
+    assert_eq!(m.current_prog(), 0);
+}
+
+#[test]
 fn may_goto_falls_through_for_the_budget_then_jumps() {
     // r0 = 0; loop: may_goto +2; r0 += 1; ja loop; exit
     let p = [mov(0, 0), may_goto(2), alu64(ALU_ADD, 0, 1), ja(-3), exit()];
@@ -1077,7 +1353,7 @@ fn logged_runs_across_may_goto_and_tail_calls_keep_each_steps_counters_and_undo_
         for (i, s) in steps.iter().enumerate() {
             let (prog, pc, effects) = log.step(i).unwrap();
             let effects: Vec<Effect> = effects.map(|e| e.into_owned()).collect();
-            let expected: Vec<Effect> = s.effects.iter().cloned().collect();
+            let expected: Vec<Effect> = s.effects.iter().map(|e| e.into_owned()).collect();
             assert_eq!(
                 (prog, pc, effects),
                 (s.prog, s.pc, expected),
@@ -1545,12 +1821,12 @@ fn undoing_every_recorded_step_restores_the_exact_state() {
     assert!(log.iter().any(|s| {
         s.effects
             .iter()
-            .any(|e| matches!(e, Effect::FramePopped { .. }))
+            .any(|e| matches!(*e, Effect::FramePopped { .. }))
     }));
     assert!(log.iter().any(|s| {
         s.effects
             .iter()
-            .any(|e| matches!(e, Effect::RegionCreated { .. }))
+            .any(|e| matches!(*e, Effect::RegionCreated { .. }))
     }));
     // Undo newest first; after each undo the state equals the recorded snapshot.
     while let Some(s) = log.pop() {
@@ -1598,7 +1874,7 @@ fn a_logged_run_holds_every_step_and_undoes_exactly() {
     for (i, s) in steps.iter().enumerate() {
         let (prog, pc, effects) = log.step(i).unwrap();
         let effects: Vec<Effect> = effects.map(|e| e.into_owned()).collect();
-        let expected: Vec<Effect> = s.effects.iter().cloned().collect();
+        let expected: Vec<Effect> = s.effects.iter().map(Cow::into_owned).collect();
         assert_eq!((prog, pc, effects), (s.prog, s.pc, expected), "step {i}");
     }
     // Undo newest first; after each undo the state equals the snapshot.
@@ -1658,7 +1934,7 @@ fn straight_line_register_writes_and_stores_record_their_exact_old_values() {
     let mut stepped = Vec::new();
     loop {
         let s = m.step(&mut NoHelpers);
-        stepped.push(s.effects.iter().cloned().collect::<Vec<_>>());
+        stepped.push(s.effects.iter().map(Cow::into_owned).collect::<Vec<_>>());
         snapshots.push(m.state().clone());
         if s.outcome != StepOutcome::Running {
             assert_eq!(s.outcome, StepOutcome::Exited(0xffff_fffe));

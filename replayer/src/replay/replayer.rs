@@ -538,7 +538,7 @@ impl<'t> Replayer<'t> {
         loop {
             let step = machine.steps();
             let fx = machine.step(&mut env);
-            let hit = fx.effects.iter().any(|e| match (target, e) {
+            let hit = fx.effects.iter().any(|e| match (target, &*e) {
                 (Target::R0, Effect::Reg { reg: 0, .. }) => true,
                 (Target::PacketByte(off), Effect::Store(w)) => {
                     w.region == ids::PACKET && (w.offset..w.offset + w.len as u32).contains(&off)

@@ -154,10 +154,10 @@ impl<E: SessionEnv> EnvMemo<E> {
             };
             ask(&mut self.real, &mut inner)
         };
-        let redo: Vec<Redo> = local.iter().filter_map(|e| redo_of(call.mem, e)).collect();
+        let redo: Vec<Redo> = local.iter().filter_map(|e| redo_of(call.mem, &e)).collect();
         if let Some(log) = call.log.as_deref_mut() {
             for e in local.iter() {
-                log.push(e.clone());
+                log.push(e.into_owned());
             }
         }
         let divergence = if result.is_err() {

@@ -17,6 +17,8 @@
 //! - How many environment calls the step made (so the session can rewind
 //!   its memo of environment answers).
 
+use std::borrow::Cow;
+
 use crate::vm::{Effect, EffectList, MachineState, Status, ids};
 
 /// Machine counters before a step.
@@ -148,16 +150,16 @@ impl UndoLog {
     pub fn record(&mut self, effects: &EffectList, before: Ctl, st: &MachineState, calls: u32) {
         if effects.len() == 1 {
             if let Some(e) = effects.iter().next() {
-                self.single(e, st);
+                self.single(&e, st);
             }
         } else if effects.len() > 1 {
             // Register xors are relative to the value the next write of the
             // same register left: compute them newest first.
-            let all: Vec<&Effect> = effects.iter().collect();
+            let all: Vec<Cow<Effect>> = effects.iter().collect();
             let mut cur = st.regs;
             let mut xors = vec![0u64; all.len()];
             for (i, e) in all.iter().enumerate().rev() {
-                if let Effect::Reg { reg, old } = e {
+                if let Effect::Reg { reg, old } = &**e {
                     let r = (*reg & 15) as usize;
                     xors[i] = old ^ cur[r];
                     cur[r] = *old;
@@ -165,8 +167,9 @@ impl UndoLog {
             }
             for (i, e) in all.into_iter().enumerate() {
                 match e {
-                    Effect::Reg { reg, .. } => self.reg(*reg, xors[i]),
-                    other => self.rare_item(other.clone()),
+                    Cow::Borrowed(Effect::Reg { reg, .. }) => self.reg(*reg, xors[i]),
+                    Cow::Owned(Effect::Reg { reg, .. }) => self.reg(reg, xors[i]),
+                    other => self.rare_item(other.into_owned()),
                 }
             }
         }

@@ -104,21 +104,26 @@ impl EffectSink for EffectList {
     fn len(&self) -> usize {
         EffectList::len(self)
     }
+    #[inline(always)]
+    fn push_reg(&mut self, reg: u8, old: u64) {
+        self.push_plain(PlainEffect::Reg { reg, old })
+    }
+    #[inline(always)]
+    fn push_store(&mut self, w: SmallWrite) {
+        self.push_plain(PlainEffect::Store(w))
+    }
 }
 
 /// The one change of a straight-line step (`Machine::step`'s inline
 /// path): a register write or a store. Plain data, so that setting it
 /// costs no drop call and it stays in registers until the result is built.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct OneEffect(Option<LogEffect>);
+pub(crate) struct OneEffect(Option<PlainEffect>);
 
 impl OneEffect {
     #[inline(always)]
-    pub(crate) fn effect(self) -> Option<Effect> {
-        self.0.map(|e| match e {
-            LogEffect::Reg { reg, old } => Effect::Reg { reg, old },
-            LogEffect::Store(w) => Effect::Store(w),
-        })
+    pub(crate) fn plain(self) -> Option<PlainEffect> {
+        self.0
     }
 }
 
@@ -126,12 +131,10 @@ impl EffectSink for OneEffect {
     #[inline(always)]
     fn push(&mut self, e: Effect) {
         debug_assert!(self.0.is_none(), "a straight-line step makes one change");
-        self.0 = Some(match e {
-            Effect::Reg { reg, old } => LogEffect::Reg { reg, old },
-            Effect::Store(w) => LogEffect::Store(w),
-            // `simple.rs` records nothing else.
-            _ => unreachable!("a straight-line instruction only writes a register or memory"),
-        });
+        // `simple.rs` records nothing else.
+        self.0 = Some(PlainEffect::of(&e).unwrap_or_else(|| {
+            unreachable!("a straight-line instruction only writes a register or memory")
+        }));
     }
     #[inline(always)]
     fn len(&self) -> usize {
@@ -140,20 +143,13 @@ impl EffectSink for OneEffect {
     #[inline(always)]
     fn push_reg(&mut self, reg: u8, old: u64) {
         debug_assert!(self.0.is_none(), "a straight-line step makes one change");
-        self.0 = Some(LogEffect::Reg { reg, old });
+        self.0 = Some(PlainEffect::Reg { reg, old });
     }
     #[inline(always)]
     fn push_store(&mut self, w: SmallWrite) {
         debug_assert!(self.0.is_none(), "a straight-line step makes one change");
-        self.0 = Some(LogEffect::Store(w));
+        self.0 = Some(PlainEffect::Store(w));
     }
-}
-
-/// The one change of a straight-line step, as plain data (`OneEffect`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LogEffect {
-    Reg { reg: u8, old: u64 },
-    Store(SmallWrite),
 }
 
 /// One effect as a `StepLog` keeps it, in 16 bytes (an `Effect::Store`
@@ -312,18 +308,58 @@ pub(crate) struct Control {
     pub status: Status,
 }
 
-/// The effects of one step, in the order they happened.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A register write or a 1-8 byte store: nearly every effect, as plain
+/// data (no heap, no drop code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PlainEffect {
+    Reg { reg: u8, old: u64 },
+    Store(SmallWrite),
+}
+
+impl PlainEffect {
+    #[inline(always)]
+    fn effect(self) -> Effect {
+        match self {
+            PlainEffect::Reg { reg, old } => Effect::Reg { reg, old },
+            PlainEffect::Store(w) => Effect::Store(w),
+        }
+    }
+
+    #[inline(always)]
+    fn of(e: &Effect) -> Option<PlainEffect> {
+        match *e {
+            Effect::Reg { reg, old } => Some(PlainEffect::Reg { reg, old }),
+            Effect::Store(w) => Some(PlainEffect::Store(w)),
+            _ => None,
+        }
+    }
+}
+
+/// The effects of one step, in the order they happened. Effects come out
+/// as `Cow`s: register writes and stores as copies, the rest borrowed.
+#[derive(Clone, Debug, Default)]
 pub struct EffectList {
-    // Most instructions change exactly one thing: keep it inline.
-    first: Option<Effect>,
+    // Most instructions change exactly one register or memory word: that
+    // first effect is kept inline as plain data, so that a step's result
+    // (`StepEffects`) costs no drop call (a fifth of a stepped run when it
+    // was an `Effect`, whose drop code is a call). Set only while `rest`
+    // is empty, so it always comes first.
+    first: Option<PlainEffect>,
     rest: Vec<Effect>,
 }
+
+impl PartialEq for EffectList {
+    fn eq(&self, other: &EffectList) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for EffectList {}
 
 impl EffectList {
     /// The list of `first` alone (empty when None).
     #[inline(always)]
-    pub(crate) fn from_first(first: Option<Effect>) -> EffectList {
+    pub(crate) fn from_plain(first: Option<PlainEffect>) -> EffectList {
         EffectList {
             first,
             rest: Vec::new(),
@@ -332,15 +368,31 @@ impl EffectList {
 
     #[inline(always)]
     pub(crate) fn push(&mut self, e: Effect) {
-        if self.first.is_none() {
-            self.first = Some(e);
+        if self.first.is_none()
+            && self.rest.is_empty()
+            && let Some(p) = PlainEffect::of(&e)
+        {
+            self.first = Some(p);
         } else {
             push_fast(&mut self.rest, e);
         }
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Effect> {
-        self.first.iter().chain(self.rest.iter())
+    #[inline(always)]
+    fn push_plain(&mut self, p: PlainEffect) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(p);
+        } else {
+            push_fast(&mut self.rest, p.effect());
+        }
+    }
+
+    /// The effects, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = Cow<'_, Effect>> {
+        self.first
+            .map(|p| Cow::Owned(p.effect()))
+            .into_iter()
+            .chain(self.rest.iter().map(Cow::Borrowed))
     }
 
     pub fn len(&self) -> usize {
@@ -348,25 +400,29 @@ impl EffectList {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.first.is_none()
+        self.first.is_none() && self.rest.is_empty()
     }
 
     /// The `i`-th effect, oldest first.
-    pub fn get(&self, i: usize) -> Option<&Effect> {
-        match i {
-            0 => self.first.as_ref(),
-            _ => self.rest.get(i - 1),
+    pub fn get(&self, i: usize) -> Option<Cow<'_, Effect>> {
+        match (self.first, i) {
+            (Some(p), 0) => Some(Cow::Owned(p.effect())),
+            (Some(_), _) => self.rest.get(i - 1).map(Cow::Borrowed),
+            (None, _) => self.rest.get(i).map(Cow::Borrowed),
         }
     }
 
     /// Moves every effect, in order, to `sink`, leaving this list empty.
     #[inline]
     pub(crate) fn move_into<L: EffectSink>(&mut self, sink: &mut L) {
-        if let Some(e) = self.first.take() {
+        match self.first.take() {
+            Some(PlainEffect::Reg { reg, old }) => sink.push_reg(reg, old),
+            Some(PlainEffect::Store(w)) => sink.push_store(w),
+            None if self.rest.is_empty() => return,
+            None => {}
+        }
+        for e in self.rest.drain(..) {
             sink.push(e);
-            for e in self.rest.drain(..) {
-                sink.push(e);
-            }
         }
     }
 }
@@ -710,7 +766,7 @@ mod tests {
                 );
                 let (_, pc, effects) = log.step(i).unwrap();
                 let effects: Vec<Effect> = effects.map(Cow::into_owned).collect();
-                let expected: Vec<Effect> = s.effects.iter().cloned().collect();
+                let expected: Vec<Effect> = s.effects.iter().map(Cow::into_owned).collect();
                 assert_eq!((pc, effects), (s.pc, expected), "chunk {chunk}, step {i}");
             }
             assert!(log.marks.get(steps.len()).is_none());
@@ -753,5 +809,94 @@ mod tests {
             assert!(lm.undo_logged(&mut log));
             assert_eq!(lm.state(), &snapshots[k], "second run, undoing step {k}");
         }
+    }
+
+    fn store(offset: u32) -> Effect {
+        Effect::Store(SmallWrite {
+            region: 3,
+            offset,
+            len: 4,
+            old: 0xdead_beef,
+        })
+    }
+
+    fn owned(list: &EffectList) -> Vec<Effect> {
+        list.iter().map(Cow::into_owned).collect()
+    }
+
+    #[test]
+    fn an_effect_list_keeps_every_effect_in_order_whatever_comes_first() {
+        let reg = Effect::Reg { reg: 2, old: 7 };
+        let heavy = Effect::RegionCreated { id: 9 };
+        let orders = [
+            vec![],
+            vec![reg.clone()],
+            vec![heavy.clone()],
+            vec![reg.clone(), heavy.clone(), store(8)],
+            vec![heavy.clone(), reg.clone(), store(8)],
+            vec![store(4), reg.clone(), store(8), heavy.clone()],
+        ];
+        for effects in orders {
+            let mut list = EffectList::default();
+            for e in &effects {
+                list.push(e.clone());
+            }
+            assert_eq!(owned(&list), effects);
+            assert_eq!(list.len(), effects.len());
+            assert_eq!(list.is_empty(), effects.is_empty());
+            for (i, e) in effects.iter().enumerate() {
+                assert_eq!(list.get(i).as_deref(), Some(e), "effect {i} of {effects:?}");
+            }
+            assert_eq!(list.get(effects.len()), None);
+            let newest_first: Vec<Effect> = list.iter().rev().map(Cow::into_owned).collect();
+            assert!(newest_first.iter().eq(effects.iter().rev()));
+
+            // Moving keeps the order, through the plain and the general push alike.
+            let mut into = EffectList::default();
+            let mut copy = list.clone();
+            copy.move_into(&mut into);
+            assert!(copy.is_empty());
+            assert_eq!(owned(&into), effects);
+            let mut log = LogEffects::default();
+            list.clone().move_into(&mut log);
+            let logged: Vec<Effect> = (0..log.len())
+                .map(|k| log.get(k).unwrap().into_owned())
+                .collect();
+            assert_eq!(logged, effects);
+        }
+    }
+
+    #[test]
+    fn effect_lists_are_equal_when_their_effects_are() {
+        // Pushed as plain data or as an `Effect`, the same register write.
+        let mut plain = EffectList::default();
+        EffectSink::push_reg(&mut plain, 1, 5);
+        let mut general = EffectList::default();
+        general.push(Effect::Reg { reg: 1, old: 5 });
+        assert_eq!(plain, general);
+        assert_eq!(
+            plain,
+            EffectList::from_plain(Some(PlainEffect::Reg { reg: 1, old: 5 }))
+        );
+        assert_ne!(plain, EffectList::default());
+        let mut longer = plain.clone();
+        longer.push(store(0));
+        assert_ne!(plain, longer);
+        // A plain effect after a heavy one goes after it, not first.
+        let mut late = EffectList::default();
+        late.push(Effect::RegionCreated { id: 1 });
+        EffectSink::push_store(
+            &mut late,
+            SmallWrite {
+                region: 3,
+                offset: 0,
+                len: 4,
+                old: 0xdead_beef,
+            },
+        );
+        assert_eq!(
+            owned(&late),
+            vec![Effect::RegionCreated { id: 1 }, store(0)]
+        );
     }
 }

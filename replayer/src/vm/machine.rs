@@ -252,7 +252,14 @@ impl Machine {
         // is built in place: copying the machine's counters as a block right
         // after the previous step updated one of them stalls the load
         // (store-to-load forwarding fails across differently sized stores).
-        let prog = self.current_prog();
+        // With one program (no tail calls), every frame runs program 0: the
+        // frame stack need not be read first (a chain of dependent loads
+        // before the instruction can even be fetched).
+        let prog = if self.programs.len() == 1 {
+            0
+        } else {
+            self.current_prog()
+        };
         let st = &mut self.state;
         let (pc, steps) = (st.pc, st.steps);
         // Straight-line instructions (most of them) run here, inline: going
@@ -298,7 +305,7 @@ impl Machine {
                 return StepEffects {
                     prog,
                     pc,
-                    effects: EffectList::from_first(effect.effect()),
+                    effects: EffectList::from_plain(effect.plain()),
                     outcome: StepOutcome::Running,
                     before: Control {
                         pc,
@@ -310,7 +317,7 @@ impl Machine {
                 };
             }
             // Stopped before changing anything: the general path runs it.
-            debug_assert!(effect.effect().is_none());
+            debug_assert!(effect.plain().is_none());
         }
         self.step_general(env)
     }
@@ -372,7 +379,7 @@ impl Machine {
     /// Reverts one step exactly (steps must be undone newest first).
     pub fn undo(&mut self, step: &StepEffects) {
         for e in step.effects.iter().rev() {
-            undo_effect(&mut self.state, e);
+            undo_effect(&mut self.state, &e);
         }
         restore_control(&mut self.state, step.before);
     }
