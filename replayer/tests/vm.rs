@@ -1292,6 +1292,85 @@ fn may_goto_falls_through_for_the_budget_then_jumps() {
     assert_eq!(r0(&p), MAY_GOTO_BUDGET);
 }
 
+#[test]
+fn logged_runs_across_may_goto_and_tail_calls_keep_each_steps_counters_and_undo_exactly() {
+    // The counters a logged step starts with (may_goto budget, tail calls,
+    // program) change only at general-path instructions and are kept once
+    // per stretch of steps that share them: each step's undo must still
+    // restore its own. Program 0 stores in a may_goto loop, then
+    // tail-calls program 1, which stores and tail-calls itself to the limit.
+    let p0 = program(&[
+        mov(0, 0),
+        may_goto(3),
+        stx(SIZE_DW, 10, 0, -8),
+        alu64(ALU_ADD, 0, 1),
+        ja(-4),
+        mov(6, 1),
+        call(12),
+        mov(0, 100),
+        exit(),
+    ]);
+    let p1 = program(&[
+        alu64(ALU_ADD, 6, 1),
+        stx(SIZE_DW, 10, 6, -16),
+        call(12),
+        movr(0, 6),
+        exit(),
+    ]);
+    let fresh = || {
+        let mut m = Machine::with_programs(vec![p0.clone(), p1.clone()]);
+        m.set_config(Config {
+            may_goto_budget: 5,
+            ..Config::default()
+        });
+        m.start(0, &Context::none()).unwrap();
+        m
+    };
+    let mut env = LoopEnv {
+        tail_target: Some(1),
+    };
+    let mut m = fresh();
+    let mut snapshots = vec![m.state().clone()];
+    let mut steps = Vec::new();
+    loop {
+        let s = m.step(&mut env);
+        let running = s.outcome == StepOutcome::Running;
+        steps.push(s);
+        snapshots.push(m.state().clone());
+        if !running {
+            break;
+        }
+    }
+    assert_eq!(steps.last().unwrap().outcome, StepOutcome::Exited(34));
+    for chunk in [1, 2, 3, 5, 8, u64::MAX] {
+        let mut lm = fresh();
+        let mut log = StepLog::new();
+        while let RunStop::Paused = lm.run_logged(&mut env, chunk, &mut log).unwrap() {
+            assert_eq!(lm.state(), &snapshots[log.len()], "chunk {chunk}");
+        }
+        assert_eq!(lm.state(), m.state(), "chunk {chunk}");
+        assert_eq!(log.len(), steps.len(), "chunk {chunk}");
+        for (i, s) in steps.iter().enumerate() {
+            let (prog, pc, effects) = log.step(i).unwrap();
+            let effects: Vec<Effect> = effects.map(|e| e.into_owned()).collect();
+            let expected: Vec<Effect> = s.effects.iter().map(|e| e.into_owned()).collect();
+            assert_eq!(
+                (prog, pc, effects),
+                (s.prog, s.pc, expected),
+                "chunk {chunk}, step {i}"
+            );
+        }
+        while lm.undo_logged(&mut log) {
+            assert_eq!(
+                lm.state(),
+                &snapshots[log.len()],
+                "chunk {chunk}: undoing step {}",
+                log.len()
+            );
+        }
+    }
+}
+
 // ---- packets and contexts --------------------------------------------------
 
 const FRAME: [u8; 18] = [

@@ -10,7 +10,7 @@ use bpfrr_trace::isa::AtomicOp;
 use bpfrr_trace::isa::opcode::MAX_CALL_FRAMES;
 
 use super::effects::{
-    CallRecord, Control, Effect, EffectList, EffectSink, LogEffects, StepLog, StepMark,
+    CallRecord, Control, Effect, EffectList, EffectSink, LogEffects, StepLog, StepMarks,
 };
 use super::env::{Callee, Env, HelperCall, HelperOutcome};
 use super::fault::{Fault, FaultKind};
@@ -44,7 +44,7 @@ impl Machine {
             limit,
             log,
             &mut EffectList::default(),
-            &mut Vec::new(),
+            &mut StepMarks::default(),
         );
         r.map_err(|f| self.annotate(f))
     }
@@ -145,7 +145,7 @@ impl Machine {
         limit: u64,
         log: &mut EffectList,
         marked: &mut L,
-        marks: &mut Vec<StepMark>,
+        marks: &mut StepMarks,
     ) -> Result<RunStop, Fault> {
         let Machine {
             programs,
@@ -280,6 +280,11 @@ impl Machine {
                     run_full(straight, program.frame_accesses, &mut pc, &mut left)
                 };
                 if stop == SimpleStop::Counter {
+                    if MARK && left > 0 {
+                        // The marks' run took all the steps it could
+                        // (`StepMarks::begin`): the next call begins another.
+                        continue;
+                    }
                     if pause {
                         st.pc = pc;
                         st.steps = start_steps + total;

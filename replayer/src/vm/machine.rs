@@ -8,7 +8,9 @@ use std::sync::Arc;
 use bpfrr_trace::isa::opcode::{MAX_STACK, MAX_TAIL_CALLS};
 
 use super::context::Context;
-use super::effects::{Control, Effect, EffectList, OneEffect, StepEffects, StepLog, StepOutcome};
+use super::effects::{
+    Control, Effect, EffectList, OneEffect, StepEffects, StepLog, StepMarks, StepOutcome,
+};
 use super::env::{Callee, Env};
 use super::fault::{Fault, FaultKind};
 use super::memory::{Memory, RegionKind, address, ids};
@@ -295,7 +297,7 @@ impl Machine {
                 &mut next_pc,
                 &mut left,
                 &mut effect,
-                &mut Vec::new(),
+                &mut StepMarks::default(),
             );
             if stop == SimpleStop::Counter {
                 st.pc = next_pc;
@@ -414,9 +416,10 @@ impl Machine {
             }
         }
         log.effects.truncate(span.start);
-        if let Some(mark) = log.marks.pop() {
-            restore_control(&mut self.state, mark.before());
+        if let Some((_, before, _)) = log.marks.get(log.len() - 1) {
+            restore_control(&mut self.state, before);
         }
+        log.marks.pop();
         true
     }
 

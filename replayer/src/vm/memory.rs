@@ -339,6 +339,43 @@ fn put_le(dst: &mut [u8], v: u64) {
     }
 }
 
+/// The little-endian value of the first `size` bytes of `b`, with one load
+/// of that size; None when `b` is shorter. `size` is an op's access size,
+/// 1, 2, 4 or 8 (`Size::bytes`): the last arm takes 1 (four arms compile to
+/// compares; a fifth for other sizes made a jump table). Reading exactly
+/// the access's bytes (not eight, masked) lets the load take its value
+/// from a store of the same size just before it: a wider load over a
+/// narrower store waits for the store to complete.
+#[inline(always)]
+fn get_sized(b: &[u8], size: usize) -> Option<u64> {
+    debug_assert!(matches!(size, 1 | 2 | 4 | 8), "access size {size}");
+    Some(match size {
+        8 => u64::from_le_bytes(*b.first_chunk::<8>()?),
+        4 => u32::from_le_bytes(*b.first_chunk::<4>()?) as u64,
+        2 => u16::from_le_bytes(*b.first_chunk::<2>()?) as u64,
+        _ => *b.first()? as u64,
+    })
+}
+
+/// Writes the low `size` bytes of `v` at the start of `dst`, little-endian,
+/// with one store of that size; false when `dst` is shorter. `size` as in
+/// `get_sized`.
+#[inline(always)]
+fn put_sized(dst: &mut [u8], size: usize, v: u64) -> bool {
+    debug_assert!(matches!(size, 1 | 2 | 4 | 8), "access size {size}");
+    match size {
+        8 => dst.first_chunk_mut::<8>().map(|d| *d = v.to_le_bytes()),
+        4 => dst
+            .first_chunk_mut::<4>()
+            .map(|d| *d = (v as u32).to_le_bytes()),
+        2 => dst
+            .first_chunk_mut::<2>()
+            .map(|d| *d = (v as u16).to_le_bytes()),
+        _ => dst.first_mut().map(|d| *d = v as u8),
+    }
+    .is_some()
+}
+
 /// The packet pointers, from the region table and the offset of `data`.
 #[inline(always)]
 fn packet_pointers_in(regions: &[Region], packet_data: u32) -> Option<PacketPointers> {
@@ -504,11 +541,7 @@ pub(crate) fn frame_load_in(
     size: usize,
 ) -> Option<u64> {
     let at = usize::try_from((fp & OFFSET_MASK).wrapping_add(off as i64 as u64)).ok()?;
-    let bytes = &regions.get(view.id)?.bytes;
-    Some(match bytes.get(at..).and_then(|b| b.first_chunk::<8>()) {
-        Some(b) => u64::from_le_bytes(*b) & (u64::MAX >> ((64 - 8 * size as u32) & 63)),
-        None => le_value(bytes.get(at..at.checked_add(size)?)?),
-    })
+    get_sized(regions.get(view.id)?.bytes.get(at..)?, size)
 }
 
 /// `store_plain_in::<false>` of `fp + off` through the frame view, as
@@ -527,14 +560,8 @@ pub(crate) fn frame_store_in(
         return false;
     };
     match regions.get_mut(view.id) {
-        Some(r) if r.writable => match at
-            .checked_add(size)
-            .and_then(|end| r.bytes.get_mut(at..end))
-        {
-            Some(dst) => {
-                put_le(dst, value);
-                true
-            }
+        Some(r) if r.writable => match r.bytes.get_mut(at..) {
+            Some(dst) => put_sized(dst, size, value),
             None => false,
         },
         _ => false,

@@ -6,7 +6,7 @@
 //! fields, packet loads, may_goto, a memory access that faults) stops it,
 //! and the general loop in `interp.rs` runs that instruction.
 
-use super::effects::{Control, EffectList, EffectSink, StepMark, push_fast};
+use super::effects::{Control, EffectList, EffectSink, StepMarks};
 use super::machine::code_address;
 use super::memory::{
     ContextView, FrameView, Region, context_load_in, frame_load_in, frame_store_in, load_plain_in,
@@ -116,7 +116,7 @@ pub(crate) fn run_simple<const REC: bool, const MARK: bool, const FRAME: bool, L
     pc_out: &mut usize,
     left_out: &mut u64,
     log: &mut L,
-    marks: &mut Vec<StepMark>,
+    marks: &mut StepMarks,
 ) -> SimpleStop {
     run_simple_inline::<REC, MARK, FRAME, L>(straight, pc_out, left_out, log, marks)
 }
@@ -132,7 +132,7 @@ pub(crate) fn run_full(
     pc_out: &mut usize,
     left_out: &mut u64,
 ) -> SimpleStop {
-    let (log, marks) = (&mut EffectList::default(), &mut Vec::new());
+    let (log, marks) = (&mut EffectList::default(), &mut StepMarks::default());
     if frame_accesses {
         run_simple::<false, false, true, EffectList>(straight, pc_out, left_out, log, marks)
     } else {
@@ -154,7 +154,7 @@ pub(crate) fn run_simple_inline<
     pc_out: &mut usize,
     left_out: &mut u64,
     log: &mut L,
-    marks: &mut Vec<StepMark>,
+    marks: &mut StepMarks,
 ) -> SimpleStop {
     let Straight {
         regs,
@@ -167,6 +167,25 @@ pub(crate) fn run_simple_inline<
     } = straight;
     let mut pc = *pc_out;
     let mut left = *left_out;
+    // Marking: the steps' run of marks, and the steps this call may mark
+    // in it; any beyond (`rest`) are left for the next call.
+    const { assert!(!MARK || REC, "marking runs record") };
+    let (mark_base, rest) = if MARK && left > 0 {
+        let (base, allowed) = marks.begin(
+            prog,
+            log.len(),
+            Control {
+                pc,
+                steps: steps_end - left,
+                ..before
+            },
+        );
+        let rest = left.saturating_sub(allowed);
+        left -= rest;
+        (base, rest)
+    } else {
+        (0, 0)
+    };
     // With `FRAME` (full speed, a program with r10-based accesses), those
     // go through r10's frame, checked here once. Everywhere else they are
     // checked as any other access: recorded and marking runs and single
@@ -240,18 +259,7 @@ pub(crate) fn run_simple_inline<
             break SimpleStop::Counter;
         }
         if MARK {
-            push_fast(
-                marks,
-                StepMark::new(
-                    prog,
-                    log.len(),
-                    Control {
-                        pc,
-                        steps: steps_end - left,
-                        ..before
-                    },
-                ),
-            );
+            marks.push(pc, log.len(), mark_base);
         }
         left -= 1;
         let Some(&op) = ops.get(pc) else {
@@ -483,6 +491,6 @@ pub(crate) fn run_simple_inline<
         pc += 1;
     };
     *pc_out = pc;
-    *left_out = left;
+    *left_out = left + rest;
     stop
 }
