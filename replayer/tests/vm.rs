@@ -922,6 +922,103 @@ fn superinstructions_agree_with_stepping_wherever_they_are_entered_paused_or_cut
     assert_eq!((f.pc, steps), (7, 8));
 }
 
+/// A loop of `rounds` rounds whose body is one long stretch (no jump taken
+/// but the loop's own): a 64-bit immediate and a function address (one
+/// instruction in two slots each), a `mov; add` and an `add; jcc` group, with
+/// `general` an atomic (for the general loop) in the middle, a jump to the next slot
+/// taken in odd rounds, an r10-based store when `frame`, and a load through
+/// r6, which walks down the stack by 64 bytes a round: with `fault` it
+/// leaves the stack in the 8th round.
+fn stretch_loop(rounds: i32, general: bool, frame: bool, fault: bool) -> Vec<RawInsn> {
+    let mut p = vec![mov(1, 0), mov(0, 0), movr(6, 10), movr(8, 10)];
+    let head = p.len();
+    p.extend(lddw(2, 0x1_0000_0001));
+    p.extend([
+        alu64r(ALU_ADD, 0, 2),
+        movr(3, 1),
+        alu64(ALU_ADD, 3, 7),
+        alu64r(ALU_ADD, 0, 3),
+        if general {
+            atomic(SIZE_DW, 10, 1, -8, ATOMIC_ADD)
+        } else {
+            stx(SIZE_DW, 8, 1, -8)
+        },
+        jmp(JMP_JSET, 1, 1, 0),
+    ]);
+    let func = p.len();
+    p.extend(ld_func(5, 0)); // the target is patched below
+    p.extend([
+        if frame {
+            stx(SIZE_DW, 10, 0, -16)
+        } else {
+            movr(7, 0)
+        },
+        alu64(ALU_ADD, 6, if fault { -64 } else { 0 }),
+        ldx(SIZE_DW, 4, 6, -8),
+        alu64r(ALU_ADD, 0, 4),
+        alu64(ALU_ADD, 1, 1),
+    ]);
+    let back = p.len();
+    p.push(jmp(JMP_JLT, 1, rounds, (head as i16) - (back as i16) - 1));
+    p.extend([ldx(SIZE_DW, 4, 8, -8), alu64r(ALU_ADD, 0, 4), exit()]);
+    let sub = p.len();
+    p[func] = ld_func(5, (sub - func - 1) as i32)[0];
+    p.extend([mov(0, 77), exit()]);
+    p
+}
+
+#[test]
+fn long_straight_stretches_agree_with_stepping_under_every_budget_and_pause() {
+    // At full speed the counter is kept per stretch (`run_stretches`) while
+    // it covers a whole stretch, and per instruction after: runs, pauses and
+    // budgets above and below the program's length in slots, stops for the
+    // general loop in the middle of a stretch and faults in one must all
+    // give the counts stepping gives.
+    // Without `general` a stretch runs from the loop's head to its jump
+    // with no stop, so a counter that runs out inside one shows.
+    for (general, frame) in [(true, false), (true, true), (false, false), (false, true)] {
+        let what = format!("general: {general}, frame: {frame}");
+        let rounds = 12;
+        let p = stretch_loop(rounds, general, frame, false);
+        let (r, steps) = agrees_with_stepping_in_every_mode(&p);
+        let rounds = rounds as u64;
+        // 14 instructions a round; 4 before the loop, 3 after.
+        assert!(
+            steps > 5 * p.len() as u64,
+            "{steps} steps, {} slots",
+            p.len()
+        );
+        assert_eq!(steps, 4 + 14 * rounds + 3, "{what}");
+        // Per round i: the immediate, r1 + 7, and the load of r10 - 8 where
+        // the atomic has summed 0..=i so far (the store: put i); at the end
+        // that once more.
+        let sums = rounds * (rounds - 1) / 2;
+        let (running, last) = if general {
+            ((rounds - 1) * rounds * (rounds + 1) / 6, sums)
+        } else {
+            (sums, rounds - 1)
+        };
+        assert_eq!(
+            r,
+            Ok(rounds * 0x1_0000_0001 + sums + 7 * rounds + running + last),
+            "{what}"
+        );
+
+        let p = stretch_loop(rounds as i32, general, frame, true);
+        let (r, steps) = agrees_with_stepping_in_every_mode(&p);
+        let f = r.unwrap_err();
+        // The load of the 8th round, its step counted.
+        assert!(
+            matches!(
+                f.kind,
+                FaultKind::OutOfBounds { .. } | FaultKind::NoRegion { .. }
+            ),
+            "{f}"
+        );
+        assert_eq!((f.pc, steps), (16, 4 + 14 * 7 + 11), "{what}");
+    }
+}
+
 /// An environment with global data maps: map fd 1 is a writable `.data`,
 /// map fd 2 a read-only `.rodata`; helper 1 returns a fresh 8-byte buffer and
 /// helper 2 frees the region r1 points into.

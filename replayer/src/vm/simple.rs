@@ -91,10 +91,23 @@ pub(crate) struct Straight<'a> {
     pub before: Control,
 }
 
+impl Straight<'_> {
+    /// The same parts, borrowed again: for a second loop after the first.
+    fn reborrow(&mut self) -> Straight<'_> {
+        Straight {
+            regs: &mut *self.regs,
+            regions: &mut *self.regions,
+            ops: self.ops,
+            ..*self
+        }
+    }
+}
+
 /// Why `run_simple` returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SimpleStop {
-    /// The counter reached 0; no step was begun.
+    /// The counter reached 0 (from `run_stretches`: it could no longer
+    /// cover a whole stretch); no step was begun.
     Counter,
     /// `ops[pc]` is for the general loop; its step is begun (counted, and
     /// marked when marking).
@@ -132,12 +145,54 @@ pub(crate) fn run_full(
     pc_out: &mut usize,
     left_out: &mut u64,
 ) -> SimpleStop {
-    let (log, marks) = (&mut EffectList::default(), &mut StepMarks::default());
     if frame_accesses {
-        run_simple::<false, false, true, EffectList>(straight, pc_out, left_out, log, marks)
+        run_full_with::<true>(straight, pc_out, left_out)
     } else {
-        run_simple::<false, false, false, EffectList>(straight, pc_out, left_out, log, marks)
+        run_full_with::<false>(straight, pc_out, left_out)
     }
+}
+
+/// `run_full` for one kind of program: the uncounted loop
+/// (`run_stretches`) while the counter covers a whole stretch, then the
+/// counted one for the rest.
+#[inline(always)]
+fn run_full_with<const FRAME: bool>(
+    mut straight: Straight<'_>,
+    pc_out: &mut usize,
+    left_out: &mut u64,
+) -> SimpleStop {
+    let (log, marks) = (&mut EffectList::default(), &mut StepMarks::default());
+    if *left_out > straight.ops.len() as u64 {
+        let stop = run_stretches::<FRAME>(straight.reborrow(), pc_out, left_out);
+        if stop == SimpleStop::General {
+            return stop;
+        }
+    }
+    run_simple::<false, false, FRAME, EffectList>(straight, pc_out, left_out, log, marks)
+}
+
+/// Full speed with the counter kept per stretch instead of per
+/// instruction. A stretch is a run of instructions whose pc only grows (it
+/// ends at a taken jump), so it visits each slot at most once and runs at
+/// most `ops.len()` instructions: entered with more than that left, the
+/// counter cannot reach 0 inside one, and needs no check until the jump.
+/// The counter is then settled and the next stretch entered only if it
+/// still has more than `ops.len()` left; otherwise this returns `Counter`
+/// (no step begun) and the counted loop goes on from there. Every stop
+/// leaves `pc` and the counter exactly as the counted loop would.
+#[inline(never)]
+fn run_stretches<const FRAME: bool>(
+    straight: Straight<'_>,
+    pc_out: &mut usize,
+    left_out: &mut u64,
+) -> SimpleStop {
+    run_loop::<false, false, FRAME, true, EffectList>(
+        straight,
+        pc_out,
+        left_out,
+        &mut EffectList::default(),
+        &mut StepMarks::default(),
+    )
 }
 
 /// `run_simple` inlined into its caller: for single steps (`Machine::step`
@@ -148,6 +203,25 @@ pub(crate) fn run_simple_inline<
     const REC: bool,
     const MARK: bool,
     const FRAME: bool,
+    L: EffectSink,
+>(
+    straight: Straight<'_>,
+    pc_out: &mut usize,
+    left_out: &mut u64,
+    log: &mut L,
+    marks: &mut StepMarks,
+) -> SimpleStop {
+    run_loop::<REC, MARK, FRAME, false, L>(straight, pc_out, left_out, log, marks)
+}
+
+/// The straight-line loop. With `STRETCH` (`run_stretches`) the counter is
+/// kept per stretch, not per instruction.
+#[inline(always)]
+fn run_loop<
+    const REC: bool,
+    const MARK: bool,
+    const FRAME: bool,
+    const STRETCH: bool,
     L: EffectSink,
 >(
     straight: Straight<'_>,
@@ -202,6 +276,20 @@ pub(crate) fn run_simple_inline<
     } else {
         FrameView::NONE
     };
+    const {
+        assert!(
+            !(STRETCH && (REC || MARK)),
+            "stretches are for full speed only"
+        )
+    };
+    // With `STRETCH`, `left` is not touched per instruction: the counter
+    // before `ops[pc]` is `bias - pc` (wrapping: exact for any counter).
+    // A jump taken from slot `j` to `t` ran one instruction and skipped
+    // slots, so it sets `bias` to the counter after it plus `t`; an
+    // `ld_imm64` is one instruction in two slots, so it adds 1. Everything
+    // else moves pc by as many slots as it runs instructions.
+    let len = ops.len() as u64;
+    let mut bias = left.wrapping_add(pc as u64);
 
     macro_rules! r {
         ($x:expr) => {
@@ -218,11 +306,29 @@ pub(crate) fn run_simple_inline<
             regs[i] = v;
         }};
     }
+    // The jump in slot `$from` taken to `$t`. With `STRETCH` it ends the
+    // stretch: the next one runs uncounted only if the counter still covers
+    // it; otherwise `Counter` hands over to the counted loop.
+    macro_rules! taken {
+        ($from:expr, $t:expr) => {{
+            let t = $t as usize;
+            if STRETCH {
+                let after = bias.wrapping_sub($from as u64 + 1);
+                bias = after.wrapping_add(t as u64);
+                pc = t;
+                if after <= len {
+                    break SimpleStop::Counter;
+                }
+            } else {
+                pc = t;
+            }
+            continue;
+        }};
+    }
     macro_rules! jump {
         ($cond:expr, $t:expr) => {
             if $cond {
-                pc = $t as usize;
-                continue;
+                taken!(pc, $t)
             }
         };
     }
@@ -255,13 +361,15 @@ pub(crate) fn run_simple_inline<
     }
 
     let stop = loop {
-        if left == 0 {
+        if !STRETCH && left == 0 {
             break SimpleStop::Counter;
         }
         if MARK {
             marks.push(pc, log.len(), mark_base);
         }
-        left -= 1;
+        if !STRETCH {
+            left -= 1;
+        }
         let Some(&op) = ops.get(pc) else {
             break SimpleStop::General;
         };
@@ -296,13 +404,16 @@ pub(crate) fn run_simple_inline<
             Op::Mov64R { d, s } => w!(d, r!(s)),
             Op::Neg64 { d } => w!(d, r!(d).wrapping_neg()),
             Op::MovAdd64 { d, s, k } => {
-                if REC || left == 0 {
+                // (In a stretch the counter covers both.)
+                if REC || (!STRETCH && left == 0) {
                     // One instruction at a time (recorded runs, single
                     // steps, the last step before the counter runs out):
                     // the mov alone; the next slot holds the add.
                     w!(d, r!(s));
                 } else {
-                    left -= 1;
+                    if !STRETCH {
+                        left -= 1;
+                    }
                     w!(d, r!(s).wrapping_add(k));
                     pc += 2;
                     continue;
@@ -311,18 +422,19 @@ pub(crate) fn run_simple_inline<
 
             Op::AddJmp64I { d, cond, k, c, t } => {
                 let v = r!(d).wrapping_add(k as i64 as u64);
-                if REC || MARK || left == 0 {
+                if REC || MARK || (!STRETCH && left == 0) {
                     // One instruction at a time, as `MovAdd64`: the add
                     // alone; the next slot holds the jump.
                     w!(d, v);
                 } else {
-                    left -= 1;
+                    if !STRETCH {
+                        left -= 1;
+                    }
                     w!(d, v);
-                    pc = if holds64(cond, v, c as i64 as u64) {
-                        t as usize
-                    } else {
-                        pc + 2
-                    };
+                    if holds64(cond, v, c as i64 as u64) {
+                        taken!(pc + 1, t)
+                    }
+                    pc += 2;
                     continue;
                 }
             }
@@ -429,19 +541,22 @@ pub(crate) fn run_simple_inline<
             }
             Op::LdImm64 { d, k } => {
                 w!(d, k);
+                if STRETCH {
+                    bias = bias.wrapping_add(1);
+                }
                 pc += 2;
                 continue;
             }
             Op::LdFunc { d, t } => {
                 w!(d, code_address(prog, t as usize));
+                if STRETCH {
+                    bias = bias.wrapping_add(1);
+                }
                 pc += 2;
                 continue;
             }
 
-            Op::Ja { t } => {
-                pc = t as usize;
-                continue;
-            }
+            Op::Ja { t } => taken!(pc, t),
             Op::Jeq64I { d, k, t } => jump!(r!(d) == k, t),
             Op::Jeq64R { d, s, t } => jump!(r!(d) == r!(s), t),
             Op::Jne64I { d, k, t } => jump!(r!(d) != k, t),
@@ -490,6 +605,12 @@ pub(crate) fn run_simple_inline<
         }
         pc += 1;
     };
+    if STRETCH {
+        // A `General` stop has begun its step, as the counted loop does.
+        left = bias
+            .wrapping_sub(pc as u64)
+            .wrapping_sub((stop == SimpleStop::General) as u64);
+    }
     *pc_out = pc;
     *left_out = left + rest;
     stop
